@@ -1,0 +1,32 @@
+# Maak — the two commands a fresh machine needs: `make run` and `make test`.
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test train validate clean
+
+setup: $(STAMP)
+
+# The venv is rebuilt when the dependencies change; requirements.lock pins every version
+# that was resolved and tested together.
+$(STAMP): pyproject.toml requirements.lock
+	@PY=$$(scripts/find-python) && { [ -x $(BIN)/python ] || $$PY -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade "pip<25" wheel
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/maak run
+
+train: setup
+	$(BIN)/maak train
+
+test: setup
+	scripts/ensure-chromium
+	$(BIN)/pytest
+
+validate: setup
+	$(BIN)/python -m rasa data validate --domain domain.yml --data nlu/data bot/dialogue --config config.yml
+
+clean:
+	rm -rf $(VENV) models .rasa

@@ -1,0 +1,75 @@
+"""Calling a counsellor: the handoff request, and the end of the questions asked while she waits."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import facts, her_words, lang_of, latest_intent
+from actions.gateway import GatewayClient, GatewayUnavailable
+from nlu.danger import is_urgent
+
+VIOLENCE_TOPICS = {"violence", "legal", "shelter", "health"}
+
+
+def priority_of(urgent: bool, topic: str | None) -> str:
+    """Urgent for danger now; high when she has told of violence; normal otherwise."""
+    if urgent:
+        return "urgent"
+    return "high" if topic in VIOLENCE_TOPICS else "normal"
+
+
+class ActionRequestHandoff(Action):
+    """Opens her case in the counsellors' queue and tells her where she stands.
+
+    In danger she gets the emergency numbers at once, before anything else can go wrong.
+    """
+
+    def name(self) -> Text:
+        return "action_request_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        lang = lang_of(tracker)
+        urgent = is_urgent(latest_intent(tracker), tracker.latest_message.get("text") or "")
+        topic = tracker.get_slot("topic")
+        numbers = facts().render_numbers(lang)
+        if urgent:
+            dispatcher.utter_message(response="utter_urgent_ack")
+            dispatcher.utter_message(response="utter_numbers", numbers=numbers)
+        try:
+            result = await GatewayClient().request_handoff(
+                tracker.sender_id,
+                priority=priority_of(urgent, topic),
+                category="danger" if urgent else (topic or "request_human"),
+                lang=lang,
+                region=tracker.get_slot("region"),
+                violence_type=tracker.get_slot("violence_type"),
+                danger=urgent,
+                summary=her_words(tracker),
+            )
+        except GatewayUnavailable:
+            dispatcher.utter_message(response="utter_handoff_unavailable")
+            if not urgent:
+                dispatcher.utter_message(response="utter_numbers", numbers=numbers)
+            return [ActiveLoop(None), SlotSet("requested_slot", None)]
+        dispatcher.utter_message(response="utter_handoff_queued", position=result["position"])
+        return [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+
+class ActionUrgentIntakeDone(Action):
+    """The questions are answered or skipped: the case card is complete, the bot steps back."""
+
+    def name(self) -> Text:
+        return "action_urgent_intake_done"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        await GatewayClient().update_case(tracker.sender_id, intake_done=True, summary=her_words(tracker))
+        dispatcher.utter_message(response="utter_urgent_intake_done")
+        return []

@@ -1,0 +1,38 @@
+"""Accounts of the people who use the console and the partner API: roles and Argon2 hashes."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from argon2 import PasswordHasher
+
+from bot.store import Store
+
+ROLES = ("counsellor", "supervisor", "partner", "admin")
+_USERNAME = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
+MIN_PASSWORD_CHARS = 10
+
+_hasher = PasswordHasher()
+
+
+class AccountError(ValueError):
+    """The account cannot be created as asked."""
+
+
+def add_user(store: Store, username: str, role: str, password: str) -> None:
+    """Create an account; the password is kept only as an Argon2 hash."""
+    if not _USERNAME.match(username):
+        raise AccountError("the name may use letters, digits, dot, dash and underscore (2 to 64)")
+    if role not in ROLES:
+        raise AccountError(f"the role must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD_CHARS} characters")
+    if store.get_user(username) is not None:
+        raise AccountError(f"an account named {username!r} already exists")
+    store.add_user(username, role, _hasher.hash(password))
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(12)
+

@@ -1,0 +1,184 @@
+"""The gateway: one aiohttp application wiring channels, the router, the case queue and the stores."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from typing import Any, AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from bot.privacy import Cipher
+from bot.rasa_client import RasaClient
+from bot.retention import Eraser, purge_periodically
+from bot.router import Router
+from bot.settings import Settings
+from bot.store import Store
+from bot.texts import default_texts
+from channels.base import Channel
+from channels.webchat import WebChatChannel
+from channels.webchat.page import add_page_routes
+from handoff.cases import PRIORITIES, CaseQueue
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+QUEUE = web.AppKey("queue", CaseQueue)
+ROUTER = web.AppKey("router", Router)
+RASA = web.AppKey("rasa", RasaClient)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+CHANNELS = web.AppKey("channels", dict)
+
+# Fields of her case that the action server may set while she waits.
+CASE_FIELDS = {"region", "safe_to_chat", "intake_done", "summary"}
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The gateway application; resources open in `cleanup_ctx`, nothing connects before start-up."""
+    app = web.Application(client_max_size=256 * 1024)
+    app[SETTINGS] = settings
+
+    async def on_message(message: Any) -> None:
+        await app[ROUTER].handle(message)
+
+    webchat = WebChatChannel(on_message, redis_url=settings.redis_url)
+    webchat.attach(app)
+    app[CHANNELS] = {webchat.name: webchat}
+
+    app.cleanup_ctx.append(_resources)
+    add_page_routes(app)
+    app.router.add_get("/health", health)
+    app.router.add_post("/internal/handoff", internal_handoff)
+    app.router.add_post("/internal/conversations/{conversation_id}/case", internal_update_case)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = Store(settings.store_url)
+    await store.run(store.create_schema)
+    cipher = Cipher(settings.data_key)
+    http = aiohttp.ClientSession()
+    rasa = RasaClient(http, settings.rasa_url, settings.internal_token)
+    queue = CaseQueue(store, cipher)
+    eraser = Eraser(store, settings.tracker_url)
+    channels: dict[str, Channel] = app[CHANNELS]
+    app[STORE], app[QUEUE], app[RASA], app[HTTP] = store, queue, rasa, http
+    app[ROUTER] = Router(
+        secret=settings.secret,
+        store=store,
+        cipher=cipher,
+        queue=queue,
+        rasa=rasa,
+        eraser=eraser,
+        texts=default_texts(),
+        channels=channels,
+        max_text_chars=settings.max_text_chars,
+    )
+    purge = asyncio.create_task(purge_periodically(eraser, store, settings.retention_days))
+    yield
+    purge.cancel()
+    await http.close()
+    eraser.dispose()
+    store.dispose()
+
+
+def _authorised(request: web.Request) -> bool:
+    expected = f"Bearer {request.app[SETTINGS].internal_token}"
+    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected.encode())
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}', content_type="application/json") from exc
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}', content_type="application/json")
+    return body
+
+
+async def internal_handoff(request: web.Request) -> web.Response:
+    """The action server asks for a counsellor: open (or raise) her case, say where she stands."""
+    if not _authorised(request):
+        raise web.HTTPUnauthorized()
+    body = await _json_body(request)
+    conv = body.get("conversation_id")
+    priority = body.get("priority", "normal")
+    if not isinstance(conv, str) or not conv or priority not in PRIORITIES:
+        return web.json_response({"error": "conversation_id and a known priority are required"}, status=400)
+    store = request.app[STORE]
+    contact = await store.run(store.get_contact, conv)
+    region = body.get("region")
+    queue = request.app[QUEUE]
+    case = await queue.open_case(
+        conv,
+        channel=contact["channel"] if contact else "api",
+        priority=priority,
+        lang=body.get("lang"),
+        region=region if isinstance(region, str) and region != "unknown" else None,
+        category=body.get("category"),
+        danger=bool(body.get("danger")),
+        summary=str(body.get("summary") or ""),
+    )
+    position = await queue.position(case) if case["status"] == "queued" else 0
+    logger.info("handoff requested", extra={"event": "handoff", "status": case["priority"]})
+    return web.json_response({"case_id": case["id"], "status": case["status"], "position": position})
+
+
+async def internal_update_case(request: web.Request) -> web.Response:
+    """The action server adds an answer she gave while waiting to her case card."""
+    if not _authorised(request):
+        raise web.HTTPUnauthorized()
+    body = await _json_body(request)
+    changes = {k: v for k, v in body.items() if k in CASE_FIELDS}
+    queue = request.app[QUEUE]
+    case = await queue.open_case_for(request.match_info["conversation_id"])
+    if case is None:
+        return web.json_response({"updated": False})
+    if changes:
+        await queue.update(case["id"], **changes)
+    return web.json_response({"updated": True})
+
+
+async def health(request: web.Request) -> web.Response:
+    """200 when every part answers; 503 naming the failing parts otherwise."""
+    app = request.app
+    settings = app[SETTINGS]
+    parts: dict[str, bool] = {}
+    try:
+        await app[STORE].run(app[STORE].ping)
+        parts["store"] = True
+    except Exception:
+        parts["store"] = False
+    parts["rasa"] = await app[RASA].ready()
+    parts["actions"] = await _answers(app[HTTP], settings.action_url.rsplit("/", 1)[0] + "/health")
+    if settings.redis_url:
+        parts["redis"] = await _redis_answers(settings.redis_url)
+    failing = sorted(name for name, ok in parts.items() if not ok)
+    if failing:
+        return web.json_response({"status": "unavailable", "failing": failing, "parts": parts}, status=503)
+    return web.json_response({"status": "ok", "parts": parts})
+
+
+async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=3)) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return False
+
+
+async def _redis_answers(url: str) -> bool:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(await client.ping())
+    except Exception:
+        return False
+    finally:
+        await client.close()

@@ -1,0 +1,191 @@
+"""The `maak` command (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+
+
+def _services(settings: Settings, model: Path) -> list:
+    from bot.supervisor import Service
+    from bot.training import rasa_process_environment
+
+    env = rasa_process_environment(settings.rasa_environment())
+    # The action server and Rasa listen on the private address only.
+    env["SANIC_HOST"] = settings.internal_host
+    python = sys.executable
+    return [
+        Service("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port)], env),
+        Service(
+            "rasa",
+            [
+                python, "-m", "rasa", "run",
+                "--model", str(model),
+                "--enable-api",
+                "--auth-token", settings.internal_token,
+                "--interface", settings.internal_host,
+                "--port", str(settings.rasa_port),
+                "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml",
+            ],
+            env,
+        ),  # fmt: skip
+        Service("gateway", [python, "-m", "bot", "gateway"], env),
+    ]
+
+
+def _demo_login(settings: Settings) -> tuple[str, str] | None:
+    """On the embedded defaults, a demo counsellor account made once, so the console can be tried."""
+    if settings.database_url:
+        return None
+    from bot.accounts import add_user, new_password
+    from bot.store import Store
+
+    path = settings.var_dir / "demo-login.txt"
+    if path.exists():
+        username, password = path.read_text().split()[:2]
+        return username, password
+    store = Store(settings.store_url)
+    store.create_schema()
+    username, password = "demo", new_password()
+    if store.get_user(username) is None:
+        add_user(store, username, "counsellor", password)
+        path.write_text(f"{username} {password}\n")
+        path.chmod(0o600)
+    store.dispose()
+    return (username, password) if path.exists() else None
+
+
+async def _announce_when_ready(settings: Settings, login: tuple[str, str] | None) -> None:
+    import aiohttp
+
+    from bot.supervisor import say
+
+    url = f"http://localhost:{settings.port}"
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"http://127.0.0.1:{settings.port}/health") as response:
+                    if response.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(1)
+    say(f"ready — the chat: {url}/chat")
+    if login:
+        say(f"counsellor console: {url}/console (demo login: {login[0]} / {login[1]})")
+    say("Ctrl-C stops everything")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.supervisor import Supervisor
+    from bot.training import ensure_model
+
+    if args.port:
+        # The gateway child reads its port from the environment like every other setting.
+        os.environ["MAAK_PORT"] = str(args.port)
+    settings = load_settings()
+    model = ensure_model(settings.models_dir)
+    login = _demo_login(settings)
+    supervisor = Supervisor(_services(settings, model))
+    asyncio.run(supervisor.run(lambda: _announce_when_ready(settings, login)))
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bot.training import ensure_model
+
+    settings = load_settings()
+    print(ensure_model(settings.models_dir, force=args.force))
+    return 0
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from bot.parse import parse_stream
+
+    settings = load_settings()
+    return asyncio.run(parse_stream(settings, args.model, sys.stdin.buffer, sys.stdout))
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from bot.shell import shell
+
+    return asyncio.run(shell(args.url))
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from bot.accounts import AccountError, add_user
+    from bot.store import Store
+
+    password = sys.stdin.readline().rstrip("\n")
+    store = Store(load_settings().store_url)
+    store.create_schema()
+    try:
+        add_user(store, args.name, args.role, password)
+    except AccountError as exc:
+        print(f"maak: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
+    print(f"maak: account {args.name!r} ({args.role}) created")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maak", description="Maak — معك — with you.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train if needed, then start Rasa, the actions and the gateway")
+    run.add_argument("--port", type=int, help="gateway port (default MAAK_PORT or 8080)")
+    run.set_defaults(func=cmd_run)
+
+    gateway = commands.add_parser("gateway", help="the gateway process alone (maak run starts it)")
+    gateway.set_defaults(func=cmd_gateway)
+
+    train = commands.add_parser("train", help="train the Rasa model into models/")
+    train.add_argument("--force", action="store_true", help="train even if a model matches the data")
+    train.set_defaults(func=cmd_train)
+
+    parse = commands.add_parser("parse", help="stdin lines → JSON lines of intent, language, urgency")
+    parse.add_argument("--model", type=Path, help="model file (default: the newest in models/)")
+    parse.set_defaults(func=cmd_parse)
+
+    shell_cmd = commands.add_parser("shell", help="talk to a running Maak in the terminal")
+    shell_cmd.add_argument("--url", default="http://localhost:8080", help="where Maak runs")
+    shell_cmd.set_defaults(func=cmd_shell)
+
+    user = commands.add_parser("user", help="accounts").add_subparsers(dest="user_command", required=True)
+    user_add = user.add_parser("add", help="create an account; the password is read from stdin")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", required=True, choices=["counsellor", "supervisor", "partner", "admin"])
+    user_add.set_defaults(func=cmd_user_add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    sys.path.insert(0, str(PROJECT_ROOT))
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"maak: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

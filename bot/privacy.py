@@ -1,0 +1,36 @@
+"""Pseudonymous conversation ids and encryption at rest.
+
+Rasa, the logs and every table but `contacts` see only the pseudonymous id; a platform address
+(phone number, chat id, socket session) exists only encrypted, to deliver replies.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+def conversation_id(secret: bytes, channel: str, user: str) -> str:
+    """The stable pseudonym of one person on one channel: HMAC(secret, channel:user)."""
+    digest = hmac.new(secret, f"{channel}:{user}".encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
+class Cipher:
+    """Symmetric authenticated encryption (Fernet) of texts and addresses stored at rest."""
+
+    def __init__(self, key: bytes) -> None:
+        # Any operator-supplied string becomes a valid Fernet key; the same string, the same key.
+        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
+
+    def encrypt(self, text: str) -> str:
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("stored text cannot be decrypted with the current MAAK_DATA_KEY") from exc

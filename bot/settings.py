@@ -1,0 +1,189 @@
+"""Typed settings, read once from the environment, with embedded defaults.
+
+Every other module receives a `Settings`; nothing else reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value Maak cannot use."""
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    verify_token: str
+    app_secret: str
+    access_token: str
+    phone_number_id: str
+    api_base: str
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    bot_token: str
+    webhook_secret: str
+    api_base: str
+    oncall_chat_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an operator can configure, with the embedded defaults of the README."""
+
+    port: int = 8080
+    host: str = "0.0.0.0"
+    var_dir: Path = PROJECT_ROOT / "var"
+    models_dir: Path = PROJECT_ROOT / "models"
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret: bytes = b""
+    data_key: bytes = b""
+    retention_days: int = 30
+    handoff_sla_seconds: int = 60
+    rasa_port: int = 5005
+    action_port: int = 5055
+    # Loopback by default: Rasa and the action server are never exposed to the internet.
+    internal_host: str = "127.0.0.1"
+    max_text_chars: int = 2000
+    rate_limit_messages: int = 12
+    rate_limit_seconds: int = 10
+    whatsapp: WhatsAppSettings | None = None
+    telegram: TelegramSettings | None = None
+    log_level: str = "INFO"
+
+    @property
+    def store_url(self) -> str:
+        """SQLAlchemy URL of the gateway store."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'maak.db'}"
+
+    @property
+    def tracker_url(self) -> str:
+        """SQLAlchemy URL of Rasa's tracker store (same database when one is configured)."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'rasa-tracker.db'}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.internal_host}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{self.internal_host}:{self.action_port}/webhook"
+
+    @property
+    def gateway_internal_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def internal_token(self) -> str:
+        """Bearer token for the gateway's internal API (actions → gateway), derived from the secret."""
+        import hashlib
+        import hmac
+
+        return hmac.new(self.secret, b"maak-internal-api", hashlib.sha256).hexdigest()
+
+    def rasa_environment(self) -> dict[str, str]:
+        """Environment variables that `endpoints.yml` reads, for the Rasa and action processes."""
+        redis = urlsplit(self.redis_url) if self.redis_url else None
+        return {
+            "MAAK_TRACKER_URL": self.tracker_url,
+            "MAAK_ACTION_URL": self.action_url,
+            "MAAK_LOCK_STORE": "redis" if redis else "in_memory",
+            "MAAK_REDIS_HOST": (redis.hostname or "127.0.0.1") if redis else "127.0.0.1",
+            "MAAK_REDIS_PORT": str((redis.port or 6379) if redis else 6379),
+            "MAAK_REDIS_DB": ((redis.path or "/0").lstrip("/") or "0") if redis else "0",
+            "MAAK_REDIS_PASSWORD": (redis.password or "") if redis else "",
+            "MAAK_GATEWAY_URL": self.gateway_internal_url,
+            "MAAK_INTERNAL_TOKEN": self.internal_token,
+        }
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _key(env: Mapping[str, str], name: str, var_dir: Path, filename: str) -> bytes:
+    """A key from the environment, or one generated once into `var/` so restarts keep it."""
+    raw = env.get(name)
+    if raw:
+        return raw.encode()
+    path = var_dir / filename
+    if path.exists():
+        return path.read_bytes().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32).encode()
+    path.write_bytes(value)
+    path.chmod(0o600)
+    logger.warning("%s is not set: generated one into %s (set it in production)", name, path)
+    return value
+
+
+def _whatsapp(env: Mapping[str, str]) -> WhatsAppSettings | None:
+    names = ("WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")
+    if not all(env.get(n) for n in names):
+        return None
+    return WhatsAppSettings(
+        *(env[n] for n in names), api_base=env.get("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0")
+    )
+
+
+def _telegram(env: Mapping[str, str]) -> TelegramSettings | None:
+    if not (env.get("TELEGRAM_BOT_TOKEN") and env.get("TELEGRAM_WEBHOOK_SECRET")):
+        return None
+    chats = tuple(c.strip() for c in env.get("TELEGRAM_ONCALL_CHAT_IDS", "").split(",") if c.strip())
+    return TelegramSettings(
+        bot_token=env["TELEGRAM_BOT_TOKEN"],
+        webhook_secret=env["TELEGRAM_WEBHOOK_SECRET"],
+        api_base=env.get("TELEGRAM_API_BASE", "https://api.telegram.org/bot"),
+        oncall_chat_ids=chats,
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings of CONTRACTS from `env` (default: the process environment)."""
+    env = os.environ if env is None else env
+    var_dir = Path(env.get("MAAK_VAR_DIR") or PROJECT_ROOT / "var").resolve()
+    level = env.get("MAAK_LOG_LEVEL", "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"MAAK_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    database_url = env.get("DATABASE_URL") or None
+    if database_url and database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://"):]
+    return Settings(
+        port=_int(env, "MAAK_PORT", 8080, 1),
+        host=env.get("MAAK_HOST", "0.0.0.0"),
+        var_dir=var_dir,
+        models_dir=Path(env.get("MAAK_MODELS_DIR") or PROJECT_ROOT / "models").resolve(),
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL") or None,
+        secret=_key(env, "MAAK_SECRET", var_dir, "secret.key"),
+        data_key=_key(env, "MAAK_DATA_KEY", var_dir, "data.key"),
+        retention_days=_int(env, "MAAK_RETENTION_DAYS", 30, 1),
+        handoff_sla_seconds=_int(env, "MAAK_HANDOFF_SLA_SECONDS", 60, 1),
+        rasa_port=_int(env, "MAAK_RASA_PORT", 5005, 1),
+        action_port=_int(env, "MAAK_ACTION_PORT", 5055, 1),
+        whatsapp=_whatsapp(env),
+        telegram=_telegram(env),
+        log_level=level,
+    )

@@ -1,0 +1,263 @@
+"""The gateway's SQL store: contacts, cases, case messages, accounts and the audit log.
+
+SQLAlchemy 1.4 written in 2.0 style. Calls are synchronous and short; async callers run them in
+a worker thread (`Store.run`) so a slow database never blocks the event loop. Texts and platform
+addresses are encrypted by the caller's `Cipher` before they reach a table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+T = TypeVar("T")
+
+metadata = sa.MetaData()
+
+contacts = sa.Table(
+    "maak_contacts",
+    metadata,
+    sa.Column("conversation_id", sa.String(64), primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("address_enc", sa.Text, nullable=False),
+    sa.Column("lang", sa.String(16)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+cases = sa.Table(
+    "maak_cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("conversation_id", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("lang", sa.String(16)),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("region", sa.String(16)),
+    sa.Column("category", sa.String(32)),
+    sa.Column("danger", sa.Boolean, nullable=False, default=False),
+    sa.Column("safe_to_chat", sa.String(16)),
+    sa.Column("summary_enc", sa.Text),
+    sa.Column("intake_done", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("outcome", sa.String(32)),
+)
+
+case_messages = sa.Table(
+    "maak_case_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("maak_cases.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("author", sa.String(16), nullable=False),
+    sa.Column("text_enc", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivery_error", sa.String(64)),
+)
+
+users = sa.Table(
+    "maak_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+audit_log = sa.Table(
+    "maak_audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("case_id", sa.Integer),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets a busy timeout and WAL so the gateway's threads share it."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Store:
+    """Owns the engine and the schema; every method is one short transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_store_engine(url)
+
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a synchronous store call in a worker thread."""
+        return await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- contacts ---------------------------------------------------------------------------
+    def touch_contact(self, conversation_id: str, channel: str, address_enc: str) -> str | None:
+        """Record (or refresh) how to reach a conversation and when it was last active.
+
+        Returns the language last seen in the conversation, if any.
+        """
+        now = utcnow()
+        with self.engine.begin() as conn:
+            lang = conn.execute(
+                sa.select(contacts.c.lang).where(contacts.c.conversation_id == conversation_id)
+            ).first()
+            if lang is not None:
+                conn.execute(
+                    sa.update(contacts)
+                    .where(contacts.c.conversation_id == conversation_id)
+                    .values(channel=channel, address_enc=address_enc, last_seen_at=now)
+                )
+                return lang[0]
+            conn.execute(
+                sa.insert(contacts).values(
+                    conversation_id=conversation_id,
+                    channel=channel,
+                    address_enc=address_enc,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
+        return None
+
+    def set_contact_lang(self, conversation_id: str, lang: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(contacts).where(contacts.c.conversation_id == conversation_id).values(lang=lang))
+
+    def get_contact(self, conversation_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(contacts).where(contacts.c.conversation_id == conversation_id)).mappings().first()
+        return dict(row) if row else None
+
+    def erase_conversation(self, conversation_id: str) -> None:
+        """Erase her contact, her cases and their messages ("forget me", retention)."""
+        with self.engine.begin() as conn:
+            case_ids = sa.select(cases.c.id).where(cases.c.conversation_id == conversation_id)
+            conn.execute(sa.delete(case_messages).where(case_messages.c.case_id.in_(case_ids)))
+            conn.execute(sa.delete(cases).where(cases.c.conversation_id == conversation_id))
+            conn.execute(sa.delete(contacts).where(contacts.c.conversation_id == conversation_id))
+
+    def inactive_conversations(self, older_than: timedelta) -> list[str]:
+        cutoff = utcnow() - older_than
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(contacts.c.conversation_id).where(contacts.c.last_seen_at < cutoff)).scalars())
+
+    # -- cases ------------------------------------------------------------------------------
+    def open_case_for(self, conversation_id: str) -> dict[str, Any] | None:
+        """Her case that is not closed yet, if any."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(cases)
+                    .where(cases.c.conversation_id == conversation_id, cases.c.status != "closed")
+                    .order_by(cases.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def get_case(self, case_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().first()
+        return dict(row) if row else None
+
+    def insert_case(self, **values: Any) -> dict[str, Any]:
+        now = utcnow()
+        values.setdefault("status", "queued")
+        with self.engine.begin() as conn:
+            case_id = conn.execute(sa.insert(cases).values(created_at=now, updated_at=now, **values)).inserted_primary_key[0]
+            row = conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one()
+        return dict(row)
+
+    def update_case(self, case_id: int, **values: Any) -> dict[str, Any]:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(cases).where(cases.c.id == case_id).values(updated_at=utcnow(), **values))
+            row = conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one()
+        return dict(row)
+
+    def list_cases(self, status: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(cases).where(cases.c.status == status).order_by(cases.c.created_at)).mappings()
+            return [dict(r) for r in rows]
+
+    def queue_position(self, case: dict[str, Any], priority_rank: dict[str, int]) -> int:
+        """1-based place in line of a queued case: higher priorities first, then the oldest."""
+        rank = priority_rank[case["priority"]]
+        ahead_priorities = [p for p, r in priority_rank.items() if r < rank]
+        with self.engine.connect() as conn:
+            ahead = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(cases)
+                .where(
+                    cases.c.status == "queued",
+                    sa.or_(
+                        cases.c.priority.in_(ahead_priorities),
+                        sa.and_(cases.c.priority == case["priority"], cases.c.id < case["id"]),
+                    ),
+                )
+            ).scalar_one()
+        return int(ahead) + 1
+
+    def add_case_message(self, case_id: int, author: str, text_enc: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.insert(case_messages).values(case_id=case_id, author=author, text_enc=text_enc, created_at=utcnow())
+            ).inserted_primary_key[0]
+
+    def case_messages(self, case_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(case_messages).where(case_messages.c.case_id == case_id).order_by(case_messages.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # -- accounts and audit -----------------------------------------------------------------
+    def add_user(self, username: str, role: str, password_hash: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.insert(users).values(username=username, role=role, password_hash=password_hash, created_at=utcnow())
+            )
+
+    def get_user(self, username: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
+        return dict(row) if row else None
+
+    def audit(self, actor: str, action: str, case_id: int | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(audit_log).values(at=utcnow(), actor=actor, action=action, case_id=case_id))

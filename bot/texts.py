@@ -1,0 +1,37 @@
+"""The texts the gateway says itself (bot/texts.yml), in her language."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+import yaml
+
+from facts import LANGS, default_facts
+
+TEXTS_FILE = Path(__file__).with_name("texts.yml")
+DEFAULT_LANG = "ary"
+
+
+class Texts:
+    """Looks up a text by key and language; `{numbers}` is filled from facts/numbers.yml."""
+
+    def __init__(self, texts: Mapping[str, Mapping[str, str]]) -> None:
+        for key, variants in texts.items():
+            missing = [lang for lang in LANGS if not variants.get(lang)]
+            if missing:
+                raise ValueError(f"{TEXTS_FILE.name}: text {key!r} has no {', '.join(missing)} version")
+        self._texts = texts
+
+    def get(self, key: str, lang: str | None, **values: object) -> str:
+        variants = self._texts[key]
+        template = variants.get(lang or DEFAULT_LANG) or variants[DEFAULT_LANG]
+        if "{numbers}" in template and "numbers" not in values:
+            values["numbers"] = default_facts().render_numbers(lang or DEFAULT_LANG)
+        return template.format(**values)
+
+
+@lru_cache(maxsize=1)
+def default_texts() -> Texts:
+    return Texts(yaml.safe_load(TEXTS_FILE.read_text(encoding="utf-8")))

@@ -1,0 +1,84 @@
+"""Training the Rasa model, cached by a hash of everything that shapes it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT
+
+# What a trained model depends on: Rasa's configuration, the training data and the components' code.
+TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu", "bot/dialogue")
+TRAINING_DATA = ("nlu/data", "bot/dialogue")
+MODEL_PREFIX = "maak-"
+
+
+class TrainingFailed(RuntimeError):
+    """`rasa train` did not produce a model."""
+
+
+def data_hash(root: Path = PROJECT_ROOT) -> str:
+    """A digest of every training input; any change to one gives a new model name."""
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = root / name
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml", ".py"))
+        for file in files:
+            digest.update(str(file.relative_to(root)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_for_data(models_dir: Path, root: Path = PROJECT_ROOT) -> Path:
+    return models_dir / f"{MODEL_PREFIX}{data_hash(root)}.tar.gz"
+
+
+def latest_model(models_dir: Path) -> Path | None:
+    models = sorted(models_dir.glob(f"{MODEL_PREFIX}*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1] if models else None
+
+
+def rasa_process_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a Rasa subprocess: the project importable, no telemetry, quiet TensorFlow."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    env.update(extra or {})
+    return env
+
+
+def ensure_model(models_dir: Path, force: bool = False, quiet: bool = False) -> Path:
+    """The model matching the current data, trained first if there is none."""
+    target = model_for_data(models_dir)
+    if target.exists() and not force:
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    print(f"maak: training the model ({target.name}); this takes a minute or two…", file=sys.stderr)
+    command = [
+        sys.executable, "-m", "rasa", "train",
+        "--config", "config.yml",
+        "--domain", "domain.yml",
+        "--data", *TRAINING_DATA,
+        "--out", str(models_dir),
+        "--fixed-model-name", target.name[: -len(".tar.gz")],
+    ]  # fmt: skip
+    result = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env=rasa_process_environment(),
+        stdout=subprocess.DEVNULL if quiet else None,
+        stderr=subprocess.PIPE if quiet else None,
+        text=True,
+    )
+    if result.returncode != 0 or not target.exists():
+        detail = (result.stderr or "")[-2000:] if quiet else ""
+        raise TrainingFailed(f"rasa train failed (exit code {result.returncode}){': ' + detail if detail else ''}")
+    print(f"maak: model trained in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return target

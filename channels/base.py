@@ -1,0 +1,91 @@
+"""The message types every channel speaks, and the one small outbound contract.
+
+A channel turns its platform's payloads into `InboundMessage`s and hands them to the `on_message`
+callback it was given; it knows nothing of Rasa, cases or the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, Sequence
+
+logger = logging.getLogger(__name__)
+
+
+class ChannelError(Exception):
+    """A channel could not do what was asked."""
+
+
+class DeliveryFailed(ChannelError):
+    """A message could not be delivered to her; the caller records it for a human."""
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message from her, whatever the channel.
+
+    `sender` is the platform address (phone number, chat id, web session id): it is never logged
+    and leaves the gateway only encrypted.
+    """
+
+    channel: str
+    sender: str
+    text: str
+    message_id: str | None = None
+    # What the platform sent that was not text (a photo, a sticker…); answered politely.
+    unsupported: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message to her: text, optionally with buttons, or a control instruction for the channel."""
+
+    text: str = ""
+    buttons: Sequence[Button] = ()
+    # Channel-side actions with no text, e.g. {"maak": "quick_exit"}.
+    custom: Mapping[str, Any] | None = None
+
+
+OnMessage = Callable[[InboundMessage], Awaitable[None]]
+
+
+class Channel(ABC):
+    """One messaging channel. Subclasses implement `_send`; everything goes out through `send`."""
+
+    name: str = "channel"
+
+    async def send(self, address: str, message: OutboundMessage) -> None:
+        """Deliver one message to `address`, enforcing the rules shared by every channel.
+
+        Raises:
+            DeliveryFailed: the platform refused or could not be reached.
+        """
+        if not message.text.strip() and not message.buttons and not message.custom:
+            return
+        try:
+            await self._send(address, message)
+        except DeliveryFailed:
+            raise
+        except Exception as exc:  # a platform error must reach a human, not vanish
+            raise DeliveryFailed(f"{self.name}: {type(exc).__name__}") from exc
+
+    @abstractmethod
+    async def _send(self, address: str, message: OutboundMessage) -> None:
+        """Send through the platform."""
+
+    @staticmethod
+    def as_numbered_text(message: OutboundMessage) -> str:
+        """Buttons degraded to numbered lines, for channels (or menus) that cannot show them."""
+        if not message.buttons:
+            return message.text
+        lines = [message.text] + [f"{i}. {b.title}" for i, b in enumerate(message.buttons, 1)]
+        return "\n".join(lines)

@@ -1,0 +1,726 @@
+"""Maak's facts: regions and towns, numbers to call, care services and opportunities.
+
+The facts live in YAML files next to this module, written so that an operator can correct them:
+``regions.yml``, ``numbers.yml``, ``services.yml`` and ``opportunities.yml``. :func:`load_facts`
+reads and validates them; :func:`default_facts` returns the shipped files, loaded once.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+from nlu.normalise import fold
+
+__all__ = [
+    "FALLBACKS",
+    "LANGS",
+    "NATIONAL",
+    "UNKNOWN",
+    "City",
+    "Facts",
+    "FactsError",
+    "Number",
+    "Opportunity",
+    "Partner",
+    "Place",
+    "Region",
+    "Service",
+    "ServiceType",
+    "default_facts",
+    "load_facts",
+]
+
+LANGS = ("ar", "ary", "ary-Latn", "fr", "en")
+REQUIRED_LANGS = ("fr", "ar")
+FALLBACKS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "ar": ("ar", "ary", "fr"),
+        "ary": ("ary", "ar", "fr"),
+        "ary-Latn": ("ary-Latn", "fr", "en"),
+        "fr": ("fr", "en", "ar"),
+        "en": ("en", "fr", "ar"),
+    }
+)
+NATIONAL = "national"
+UNKNOWN = "unknown"
+FACTS_DIR = Path(__file__).resolve().parent
+
+REGIONS_FILE = "regions.yml"
+NUMBERS_FILE = "numbers.yml"
+SERVICES_FILE = "services.yml"
+OPPORTUNITIES_FILE = "opportunities.yml"
+
+_ARABIC_GLUED = "وفبلك"  # wa, fa, bi, li, ka: written glued to the next word
+_LATIN_GLUED = "fbl"  # Arabizi "fkaza", "brbat", "l3youn"
+_PLACE_GLUED = frozenset("فبfb")  # glued letters that mean "in"
+_ARABIC_SCRIPT = ("\u0600", "\u06ff")
+_LIST_SEPARATORS = {"fr": " ; ", "ar": "، ", "ary": "، "}
+_LABEL_SEPARATORS = {"fr": " : "}
+
+Texts = Mapping[str, str]
+_EMPTY: Texts = MappingProxyType({})
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class FactsError(ValueError):
+    """A fact file is missing, unreadable or inconsistent; the message names file, entry and problem."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """One of Morocco's 12 regions.
+
+    Attributes:
+        code: Three-letter code ("FMK").
+        names: Name per language tag.
+        capital: French name of the capital town.
+        cities: French names of its towns, in file order.
+    """
+
+    code: str
+    names: Texts
+    capital: str
+    cities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class City:
+    """A town: its names (fr, ar at least) and its region code."""
+
+    name: Texts
+    region: str
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where she is: a region code and, when she named a town, its French name."""
+
+    region: str
+    city: str | None = None
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number she can call."""
+
+    code: str
+    number: str
+    label: Texts
+    order: int
+    confirmed: bool
+    note: Texts = field(default=_EMPTY)
+
+
+@dataclass(frozen=True)
+class ServiceType:
+    """A kind of care service: its name and what it does for her."""
+
+    code: str
+    name: Texts
+    what: Texts
+
+
+@dataclass(frozen=True)
+class Service:
+    """A care service of a region (or ``national``)."""
+
+    id: str
+    type: str
+    region: str
+    city: str | None
+    name: Texts
+    how: Texts
+    sample: bool
+
+
+@dataclass(frozen=True)
+class Partner:
+    """An organisation behind opportunities; ``offers`` is the file's ``for`` field."""
+
+    code: str
+    name: Texts
+    offers: Texts
+    site: str | None = None
+
+
+@dataclass(frozen=True)
+class Opportunity:
+    """A job, training or business opportunity of a region (or ``national``)."""
+
+    id: str
+    kind: str
+    partner: str
+    region: str
+    city: str | None
+    title: Texts
+    how_to_apply: Texts
+    sample: bool
+
+
+@dataclass(frozen=True)
+class _Spelling:
+    tokens: tuple[str, ...]
+    place: Place
+    guarded: bool
+
+
+class Facts:
+    """The validated facts, with look-ups and short renderings for the assistant.
+
+    Attributes:
+        regions: Regions by code, in file order.
+        cities: Towns by French name.
+        numbers: Numbers to call, sorted by ``order``.
+        unconfirmed_note: Words shown after a number whose ``confirmed`` is false, per tag.
+        service_types: Service types by code, in file order.
+        services: Care services, in file order.
+        kinds: Opportunity kinds (code → name per tag), in file order.
+        partners: Partners by code.
+        opportunities: Opportunities, in file order.
+    """
+
+    def __init__(
+        self,
+        *,
+        regions: Mapping[str, Region],
+        cities: Mapping[str, City],
+        numbers: Sequence[Number],
+        unconfirmed_note: Texts,
+        service_types: Mapping[str, ServiceType],
+        services: Sequence[Service],
+        kinds: Mapping[str, Texts],
+        partners: Mapping[str, Partner],
+        opportunities: Sequence[Opportunity],
+        spellings: Iterable[_Spelling] = (),
+        place_words: Iterable[str] = (),
+    ) -> None:
+        self.regions: dict[str, Region] = dict(regions)
+        self.cities: dict[str, City] = dict(cities)
+        self.numbers: list[Number] = sorted(numbers, key=lambda n: (n.order, n.code))
+        self.unconfirmed_note = unconfirmed_note
+        self.service_types: dict[str, ServiceType] = dict(service_types)
+        self.services: list[Service] = list(services)
+        self.kinds: dict[str, Texts] = dict(kinds)
+        self.partners: dict[str, Partner] = dict(partners)
+        self.opportunities: list[Opportunity] = list(opportunities)
+        self._place_words = frozenset(place_words)
+        self._by_first: dict[str, list[_Spelling]] = {}
+        for spelling in spellings:
+            self._by_first.setdefault(spelling.tokens[0], []).append(spelling)
+        for candidates in self._by_first.values():
+            candidates.sort(key=lambda s: -len(s.tokens))
+
+    # ------------------------------------------------------------------------------ texts
+    @staticmethod
+    def text(texts: Mapping[str, str], lang: str) -> str:
+        """The text for ``lang``, following its fallback chain (an unknown tag is read as fr).
+
+        Returns the first non-empty text of the chain, else any non-empty text, else "".
+        """
+        for tag in FALLBACKS.get(lang, FALLBACKS["fr"]):
+            value = texts.get(tag)
+            if value:
+                return value
+        return next((value for value in texts.values() if value), "")
+
+    def region_name(self, code: str, lang: str) -> str:
+        """The name of region ``code`` in ``lang``; raises KeyError for an unknown code."""
+        return self.text(self.regions[code].names, lang)
+
+    def city_name(self, city: str, lang: str) -> str:
+        """The name of a town (given by its French name): Arabic for ar/ary, French otherwise."""
+        names = self.cities[city].name
+        return names["ar"] if lang in ("ar", "ary") else names["fr"]
+
+    def place_name(self, place: Place, lang: str) -> str:
+        """"Fès (Fès-Meknès)" for a town, the region's name alone for a region."""
+        region = self.region_name(place.region, lang)
+        if place.city is None:
+            return region
+        return f"{self.city_name(place.city, lang)} ({region})"
+
+    def service_type_name(self, code: str, lang: str) -> str:
+        """The name of a service type in ``lang``."""
+        return self.text(self.service_types[code].name, lang)
+
+    def service_type_what(self, code: str, lang: str) -> str:
+        """One line on what a service type does for her, in ``lang``."""
+        return self.text(self.service_types[code].what, lang)
+
+    def kind_name(self, kind: str, lang: str) -> str:
+        """The name of an opportunity kind in ``lang``."""
+        return self.text(self.kinds[kind], lang)
+
+    def partner_name(self, code: str, lang: str) -> str:
+        """The name of a partner in ``lang``."""
+        return self.text(self.partners[code].name, lang)
+
+    # ------------------------------------------------------------------------------ places
+    def find_place(self, text: str, *, expecting: bool = False) -> Place | None:
+        """The town or region she names anywhere in ``text``, or None.
+
+        Matching works on folded words, so it ignores case, accents and punctuation and never
+        matches inside a word ("sla" is not found in "islam"). Arabic letters glued to a word
+        (ف ب ل و ك: "فالدار البيضاء") and Arabizi f/b/l ("fkaza") are understood. Where spellings
+        overlap the longest wins ("fes meknes" is the region, not Fès); otherwise the first place
+        named wins. Guarded spellings (also everyday words: "safi", "الجديدة") count only after a
+        place word ("f", "à", "في"...) or a glued ف/ب/f/b, or anywhere when ``expecting`` is true.
+
+        Args:
+            text: What she wrote.
+            expecting: True when her message answers a question about where she is.
+        """
+        tokens = fold(text).split()
+        for i, token in enumerate(tokens):
+            after_place_word = i > 0 and tokens[i - 1] in self._place_words
+            best: _Spelling | None = None
+            for variant, glued_place in _variants(token):
+                for spelling in self._by_first.get(variant, ()):
+                    size = len(spelling.tokens)
+                    if best is not None and size <= len(best.tokens):
+                        break
+                    if tuple(tokens[i + 1 : i + size]) != spelling.tokens[1:]:
+                        continue
+                    if spelling.guarded and not (expecting or glued_place or after_place_word):
+                        continue
+                    best = spelling
+                    break
+            if best is not None:
+                return best.place
+        return None
+
+    # ------------------------------------------------------------------------------ look-ups
+    def services_for(self, region: str | None, types: Sequence[str]) -> list[Service]:
+        """Services of those types: the region's first (in the order of ``types``), then national ones.
+
+        A region that is None, "unknown" or not a known code gives the national entries only.
+        Raises KeyError for an unknown service type.
+        """
+        for code in types:
+            if code not in self.service_types:
+                raise KeyError(f"unknown service type {code!r}")
+        code = self._region_code(region)
+        scopes = ([code] if code else []) + [NATIONAL]
+        return [
+            service
+            for scope in scopes
+            for kind in types
+            for service in self.services
+            if service.region == scope and service.type == kind
+        ]
+
+    def opportunities_for(self, region: str | None, kind: str) -> list[Opportunity]:
+        """Opportunities of ``kind``: the region's first, then national ones.
+
+        A region that is None, "unknown" or not a known code gives the national entries only.
+        Raises KeyError for an unknown kind.
+        """
+        if kind not in self.kinds:
+            raise KeyError(f"unknown opportunity kind {kind!r}")
+        code = self._region_code(region)
+        scopes = ([code] if code else []) + [NATIONAL]
+        return [opp for scope in scopes for opp in self.opportunities if opp.region == scope and opp.kind == kind]
+
+    def _region_code(self, region: str | None) -> str | None:
+        if not region:
+            return None
+        code = region.strip().upper()
+        return code if code in self.regions else None
+
+    # ------------------------------------------------------------------------------ rendering
+    def render_numbers(self, lang: str) -> str:
+        """One line per number, e.g. "• Police : 19 (112 depuis un portable)"."""
+        label_sep = _LABEL_SEPARATORS.get(lang, ": ")
+        list_sep = _LIST_SEPARATORS.get(lang, "; ")
+        lines = []
+        for number in self.numbers:
+            notes = []
+            if not number.confirmed:
+                notes.append(self.text(self.unconfirmed_note, lang))
+            if number.note:
+                notes.append(self.text(number.note, lang))
+            notes = [note for note in notes if note]
+            line = f"• {self.text(number.label, lang)}{label_sep}{number.number}"
+            if notes:
+                line += f" ({list_sep.join(notes)})"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def render_service(self, service: Service, lang: str) -> str:
+        """The service's name, then how to reach it."""
+        return f"{self.text(service.name, lang)}\n{self.text(service.how, lang)}"
+
+    def render_opportunity(self, opp: Opportunity, lang: str) -> str:
+        """The opportunity's title, then how to apply."""
+        return f"{self.text(opp.title, lang)}\n{self.text(opp.how_to_apply, lang)}"
+
+
+def _variants(token: str) -> list[tuple[str, bool]]:
+    """The word itself and the words it may hide behind glued letters, each with "glued 'in'"."""
+    variants = [(token, False)]
+    if _ARABIC_SCRIPT[0] <= token[0] <= _ARABIC_SCRIPT[1]:
+        rest, place = token, False
+        for _ in range(2):
+            if len(rest) < 3 or rest[0] not in _ARABIC_GLUED:
+                break
+            place = place or rest[0] in _PLACE_GLUED
+            rest = rest[1:]
+            variants.append((rest, place))
+        # After a glued letter the article often loses its alef: "فلبيضا", "للرباط".
+        variants += [("ا" + word, place) for word, place in variants if word.startswith("ل") and not word.startswith("لا")]
+    elif token[0] in _LATIN_GLUED and len(token) >= 4:
+        variants.append((token[1:], token[0] in _PLACE_GLUED))
+    return variants
+
+
+# ---------------------------------------------------------------------------------- loading
+class _File:
+    """Reading helpers that raise FactsError naming this file."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.name = name
+        path = folder / name
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise FactsError(f"{name}: cannot be read ({error.strerror or error})") from error
+        try:
+            self.data = yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+        except yaml.YAMLError as error:
+            raise FactsError(f"{name}: is not valid YAML: {error}") from error
+        if not isinstance(self.data, dict):
+            raise FactsError(f"{name}: should be a mapping of sections at the top level")
+
+    @staticmethod
+    def label(raw: Any, index: int, kind: str, key: str) -> str:
+        """"service tta-shelter" when the entry has its id, else "service #3"."""
+        ident = raw.get(key) if isinstance(raw, dict) else None
+        return f"{kind} {ident}" if isinstance(ident, str) and ident.strip() else f"{kind} #{index}"
+
+    def fail(self, entry: str, problem: str) -> FactsError:
+        return FactsError(f"{self.name}: {entry}: {problem}")
+
+    def section(self, key: str) -> list[Any]:
+        value = self.data.get(key)
+        if not isinstance(value, list) or not value:
+            raise self.fail(f"section '{key}'", "is missing or is not a non-empty list")
+        return value
+
+    def entry(self, raw: Any, where: str, required: Sequence[str], optional: Sequence[str] = ()) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.fail(where, "should be a mapping of fields")
+        missing = [key for key in required if key not in raw]
+        unknown = [str(key) for key in raw if key not in required and key not in optional]
+        problems = []
+        if missing:
+            problems.append(f"missing field(s) {', '.join(missing)}")
+        if unknown:
+            problems.append(f"unknown field(s) {', '.join(unknown)} (expected: {', '.join([*required, *optional])})")
+        if problems:
+            raise self.fail(where, "; ".join(problems))
+        return raw
+
+    def word(self, value: Any, where: str, what: str) -> str:
+        if not isinstance(value, str) or not value.strip() or value != value.strip():
+            raise self.fail(where, f"{what} should be a non-empty text without surrounding spaces, got {value!r}")
+        return value
+
+    def flag(self, value: Any, where: str, what: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"{what} should be true or false, got {value!r}")
+        return value
+
+    def texts(self, value: Any, where: str, what: str) -> Texts:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"{what} should be texts keyed by language tag ({', '.join(LANGS)})")
+        result: dict[str, str] = {}
+        for tag, text in value.items():
+            if tag not in LANGS:
+                raise self.fail(where, f"{what} has unknown language tag {tag!r} (use {', '.join(LANGS)})")
+            if not isinstance(text, str) or not text.strip():
+                raise self.fail(where, f"{what}[{tag}] should be a non-empty text")
+            result[tag] = text.strip()
+        missing = [tag for tag in REQUIRED_LANGS if tag not in result]
+        if missing:
+            raise self.fail(where, f"{what} is missing the {' and '.join(missing)} text")
+        return MappingProxyType(result)
+
+    def words(self, value: Any, where: str, what: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(where, f"{what} should be a list")
+        for item in value:
+            if not isinstance(item, str) or not fold(item):
+                raise self.fail(where, f"{what} has {item!r}, which is not a text with letters (put it in quotes)")
+        return value
+
+    def unique(self, seen: set[str], value: str, where: str, what: str) -> None:
+        if value in seen:
+            raise self.fail(where, f"duplicate {what} {value!r}")
+        seen.add(value)
+
+    def region_and_city(
+        self, raw: dict[str, Any], where: str, regions: Mapping[str, Region], cities: Mapping[str, City]
+    ) -> tuple[str, str | None]:
+        region = self.word(raw["region"], where, "region")
+        if region != NATIONAL and region not in regions:
+            raise self.fail(where, f"unknown region {region!r} (use a code of {REGIONS_FILE} or '{NATIONAL}')")
+        city = raw.get("city")
+        if city is None:
+            return region, None
+        city = self.word(city, where, "city")
+        if region == NATIONAL:
+            raise self.fail(where, f"a national entry has no city (got {city!r}): write city: null")
+        if city not in cities or cities[city].region != region:
+            raise self.fail(where, f"unknown city {city!r} for region {region} (use a French town name of {REGIONS_FILE})")
+        return region, city
+
+
+def _load_regions(folder: Path) -> tuple[dict[str, Region], dict[str, City], list[_Spelling], list[str]]:
+    file = _File(folder, REGIONS_FILE)
+    place_words = []
+    for word in file.words(file.data.get("place_words"), "section 'place_words'", "place_words"):
+        folded = fold(word)
+        if " " in folded:
+            raise file.fail("section 'place_words'", f"{word!r} should be a single word")
+        place_words.append(folded)
+
+    regions: dict[str, Region] = {}
+    cities: dict[str, City] = {}
+    spellings: dict[tuple[str, ...], _Spelling] = {}
+    origins: dict[tuple[str, ...], str] = {}
+
+    def describe(place: Place) -> str:
+        return f"town {place.city} ({place.region})" if place.city else f"region {place.region}"
+
+    def add(words: Iterable[str], guarded: Iterable[str], place: Place, where: str) -> None:
+        guarded_keys = {tuple(fold(word).split()) for word in guarded}
+        for word in [*words, *guarded]:
+            key = tuple(fold(word).split())
+            if not key:
+                raise file.fail(where, f"spelling {word!r} has no letters")
+            previous = spellings.get(key)
+            if previous is not None and previous.place != place:
+                raise file.fail(
+                    where,
+                    f"spelling {word!r} also names {describe(previous.place)} (in {origins[key]}); "
+                    "a spelling may point to one place only",
+                )
+            spellings[key] = _Spelling(key, place, key in guarded_keys)
+            origins[key] = where
+
+    for index, raw in enumerate(file.section("regions"), start=1):
+        where = _File.label(raw, index, "region", "code")
+        entry = file.entry(raw, where, ("code", "names", "capital", "cities"), ("spellings", "guarded"))
+        code = file.word(entry["code"], where, "code")
+        where = f"region {code}"
+        if code.lower() in (NATIONAL, UNKNOWN) or not code.isalpha() or not code.isupper():
+            raise file.fail(where, "code should be upper-case letters (and not 'national' or 'unknown')")
+        if code in regions:
+            raise file.fail(where, f"duplicate region code {code!r}")
+        names = file.texts(entry["names"], where, "names")
+        capital = file.word(entry["capital"], where, "capital")
+        town_names: list[str] = []
+        raw_cities = entry["cities"]
+        if not isinstance(raw_cities, list) or not raw_cities:
+            raise file.fail(where, "cities should be a non-empty list")
+        for city_index, raw_city in enumerate(raw_cities, start=1):
+            city_name = raw_city.get("name") if isinstance(raw_city, dict) else None
+            french_name = city_name.get("fr") if isinstance(city_name, dict) else None
+            city_where = f"{where}, town " + (french_name if isinstance(french_name, str) else f"#{city_index}")
+            city_entry = file.entry(raw_city, city_where, ("name",), ("spellings", "guarded"))
+            name = file.texts(city_entry["name"], city_where, "name")
+            french = name["fr"]
+            city_where = f"{where}, town {french}"
+            if french in cities:
+                raise file.fail(city_where, f"duplicate town {french!r} (already in region {cities[french].region})")
+            cities[french] = City(name, code)
+            town_names.append(french)
+            add(
+                [*name.values(), *file.words(city_entry.get("spellings"), city_where, "spellings")],
+                file.words(city_entry.get("guarded"), city_where, "guarded"),
+                Place(code, french),
+                city_where,
+            )
+        if capital not in town_names:
+            raise file.fail(where, f"capital {capital!r} is not one of its towns ({', '.join(town_names)})")
+        add(
+            [*names.values(), *file.words(entry.get("spellings"), where, "spellings")],
+            file.words(entry.get("guarded"), where, "guarded"),
+            Place(code),
+            where,
+        )
+        regions[code] = Region(code, names, capital, tuple(town_names))
+    return regions, cities, list(spellings.values()), place_words
+
+
+def _load_numbers(folder: Path) -> tuple[list[Number], Texts]:
+    file = _File(folder, NUMBERS_FILE)
+    note = file.texts(file.data.get("unconfirmed_note"), "section 'unconfirmed_note'", "unconfirmed_note")
+    numbers: list[Number] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(file.section("numbers"), start=1):
+        where = _File.label(raw, index, "number", "code")
+        entry = file.entry(raw, where, ("code", "number", "order", "confirmed", "label"), ("note",))
+        code = file.word(entry["code"], where, "code")
+        where = f"number {code}"
+        file.unique(seen, code, where, "number code")
+        value = entry["number"]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.isdigit():
+            raise file.fail(where, f"number should be digits in quotes, got {value!r}")
+        order = entry["order"]
+        if not isinstance(order, int) or isinstance(order, bool):
+            raise file.fail(where, f"order should be a whole number, got {order!r}")
+        numbers.append(
+            Number(
+                code=code,
+                number=value,
+                label=file.texts(entry["label"], where, "label"),
+                order=order,
+                confirmed=file.flag(entry["confirmed"], where, "confirmed"),
+                note=file.texts(entry["note"], where, "note") if entry.get("note") is not None else _EMPTY,
+            )
+        )
+    return numbers, note
+
+
+def _load_services(
+    folder: Path, regions: Mapping[str, Region], cities: Mapping[str, City]
+) -> tuple[dict[str, ServiceType], list[Service]]:
+    file = _File(folder, SERVICES_FILE)
+    types: dict[str, ServiceType] = {}
+    for index, raw in enumerate(file.section("types"), start=1):
+        where = _File.label(raw, index, "type", "code")
+        entry = file.entry(raw, where, ("code", "name", "what"))
+        code = file.word(entry["code"], where, "code")
+        where = f"type {code}"
+        if code in types:
+            raise file.fail(where, f"duplicate type {code!r}")
+        types[code] = ServiceType(code, file.texts(entry["name"], where, "name"), file.texts(entry["what"], where, "what"))
+    services: list[Service] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(file.section("services"), start=1):
+        where = _File.label(raw, index, "service", "id")
+        entry = file.entry(raw, where, ("id", "type", "region", "name", "how", "sample"), ("city",))
+        ident = file.word(entry["id"], where, "id")
+        where = f"service {ident}"
+        file.unique(seen, ident, where, "id")
+        kind = file.word(entry["type"], where, "type")
+        if kind not in types:
+            raise file.fail(where, f"unknown type {kind!r} (use one of {', '.join(types)})")
+        region, city = file.region_and_city(entry, where, regions, cities)
+        services.append(
+            Service(
+                id=ident,
+                type=kind,
+                region=region,
+                city=city,
+                name=file.texts(entry["name"], where, "name"),
+                how=file.texts(entry["how"], where, "how"),
+                sample=file.flag(entry["sample"], where, "sample"),
+            )
+        )
+    return types, services
+
+
+def _load_opportunities(
+    folder: Path, regions: Mapping[str, Region], cities: Mapping[str, City]
+) -> tuple[dict[str, Texts], dict[str, Partner], list[Opportunity]]:
+    file = _File(folder, OPPORTUNITIES_FILE)
+    kinds: dict[str, Texts] = {}
+    for index, raw in enumerate(file.section("kinds"), start=1):
+        where = _File.label(raw, index, "kind", "code")
+        entry = file.entry(raw, where, ("code", "name"))
+        code = file.word(entry["code"], where, "code")
+        where = f"kind {code}"
+        if code in kinds:
+            raise file.fail(where, f"duplicate kind {code!r}")
+        kinds[code] = file.texts(entry["name"], where, "name")
+    partners: dict[str, Partner] = {}
+    for index, raw in enumerate(file.section("partners"), start=1):
+        where = _File.label(raw, index, "partner", "code")
+        entry = file.entry(raw, where, ("code", "name", "for"), ("site",))
+        code = file.word(entry["code"], where, "code")
+        where = f"partner {code}"
+        if code in partners:
+            raise file.fail(where, f"duplicate partner {code!r}")
+        site = entry.get("site")
+        partners[code] = Partner(
+            code,
+            file.texts(entry["name"], where, "name"),
+            file.texts(entry["for"], where, "for"),
+            file.word(site, where, "site") if site is not None else None,
+        )
+    opportunities: list[Opportunity] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(file.section("opportunities"), start=1):
+        where = _File.label(raw, index, "opportunity", "id")
+        entry = file.entry(
+            raw, where, ("id", "kind", "partner", "region", "title", "how_to_apply", "sample"), ("city",)
+        )
+        ident = file.word(entry["id"], where, "id")
+        where = f"opportunity {ident}"
+        file.unique(seen, ident, where, "id")
+        kind = file.word(entry["kind"], where, "kind")
+        if kind not in kinds:
+            raise file.fail(where, f"unknown kind {kind!r} (use one of {', '.join(kinds)})")
+        partner = file.word(entry["partner"], where, "partner")
+        if partner not in partners:
+            raise file.fail(where, f"unknown partner {partner!r} (use one of {', '.join(partners)})")
+        region, city = file.region_and_city(entry, where, regions, cities)
+        opportunities.append(
+            Opportunity(
+                id=ident,
+                kind=kind,
+                partner=partner,
+                region=region,
+                city=city,
+                title=file.texts(entry["title"], where, "title"),
+                how_to_apply=file.texts(entry["how_to_apply"], where, "how_to_apply"),
+                sample=file.flag(entry["sample"], where, "sample"),
+            )
+        )
+    return kinds, partners, opportunities
+
+
+def load_facts(folder: Path | None = None) -> Facts:
+    """Read and validate the four fact files of ``folder`` (default: this package's folder).
+
+    Raises:
+        FactsError: A file is missing or invalid: unknown region, town, type, kind or partner,
+            a text without fr or ar, an unknown language tag, a duplicate id or code, or a
+            spelling that names two places. The message names the file, the entry and the problem.
+    """
+    folder = Path(folder) if folder is not None else FACTS_DIR
+    regions, cities, spellings, place_words = _load_regions(folder)
+    numbers, unconfirmed_note = _load_numbers(folder)
+    service_types, services = _load_services(folder, regions, cities)
+    kinds, partners, opportunities = _load_opportunities(folder, regions, cities)
+    return Facts(
+        regions=regions,
+        cities=cities,
+        numbers=numbers,
+        unconfirmed_note=unconfirmed_note,
+        service_types=service_types,
+        services=services,
+        kinds=kinds,
+        partners=partners,
+        opportunities=opportunities,
+        spellings=spellings,
+        place_words=place_words,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def default_facts() -> Facts:
+    """The shipped facts, loaded and validated once."""
+    return load_facts()

@@ -1,0 +1,1 @@
+"""Live handoff to a counsellor: cases, their queue and the relay."""

@@ -1,0 +1,76 @@
+"""A web-chat client for tests: the real python-socketio client speaking Rasa's socketio protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import socketio
+
+QUIET_SECONDS = 0.6
+REPLY_TIMEOUT = 30.0
+
+
+class ChatClient:
+    """One woman on the web chat. `say()` returns the bot's messages for that turn."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session_id = uuid.uuid4().hex
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: list[dict[str, Any]] = []
+        self._arrived = asyncio.Event()
+        self.sio.on("bot_uttered", self._on_bot)
+
+    async def _on_bot(self, data: dict[str, Any]) -> None:
+        self.received.append(data)
+        self._arrived.set()
+
+    async def __aenter__(self) -> "ChatClient":
+        confirmed = asyncio.Event()
+        self.sio.on("session_confirm", lambda _data: confirmed.set())
+        await self.sio.connect(self.url, socketio_path="socket.io", transports=["websocket"])
+        await self.sio.emit("session_request", {"session_id": self.session_id})
+        await asyncio.wait_for(confirmed.wait(), timeout=10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sio.disconnect()
+
+    async def send(self, payload: Any) -> None:
+        await self.sio.emit("user_uttered", payload)
+
+    async def say(self, text: str, timeout: float = REPLY_TIMEOUT) -> list[dict[str, Any]]:
+        """Send `text` and collect replies until the bot has been quiet for a moment."""
+        start = len(self.received)
+        self._arrived.clear()
+        await self.send({"message": text, "session_id": self.session_id})
+        return await self.replies_since(start, timeout)
+
+    async def replies_since(self, start: int, timeout: float = REPLY_TIMEOUT) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.received) == start:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError("the bot did not answer")
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
+            except asyncio.TimeoutError:
+                pass
+        while True:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout=QUIET_SECONDS)
+            except asyncio.TimeoutError:
+                return self.received[start:]
+
+
+def texts(replies: list[dict[str, Any]]) -> str:
+    return "\n".join(r.get("text") or "" for r in replies)
+
+
+def payloads(replies: list[dict[str, Any]]) -> list[str]:
+    return [q["payload"] for r in replies for q in r.get("quick_replies") or []]

@@ -1,0 +1,173 @@
+"""The router against a fake Rasa on loopback: nothing she sends is dropped, whatever fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.privacy import Cipher, conversation_id
+from bot.rasa_client import RasaClient
+from bot.retention import Eraser
+from bot.router import Router
+from bot.store import Store
+from bot.texts import default_texts
+from channels.base import Channel, InboundMessage, OutboundMessage
+from handoff.cases import CaseQueue
+
+SECRET = b"router-test-secret"
+
+
+class RecordingChannel(Channel):
+    name = "webchat"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, OutboundMessage]] = []
+
+    async def _send(self, address: str, message: OutboundMessage) -> None:
+        self.sent.append((address, message))
+
+    def texts(self) -> list[str]:
+        return [m.text for _, m in self.sent if m.text]
+
+
+class FakeRasa:
+    """A loopback stand-in for Rasa's REST channel: replies, fails, or is absent."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.replies: list[dict[str, Any]] = [{"text": "bot reply"}]
+        self.status = 200
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        if self.status != 200:
+            return web.Response(status=self.status)
+        return web.json_response(self.replies)
+
+
+@pytest.fixture
+async def fake_rasa():
+    fake = FakeRasa()
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", fake.webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    fake.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    yield fake
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def setup(tmp_path, fake_rasa):
+    store = Store(f"sqlite:///{tmp_path / 'maak.db'}")
+    store.create_schema()
+    cipher = Cipher(b"key")
+    queue = CaseQueue(store, cipher)
+    channel = RecordingChannel()
+    async with aiohttp.ClientSession() as http:
+        router = Router(
+            secret=SECRET,
+            store=store,
+            cipher=cipher,
+            queue=queue,
+            rasa=RasaClient(http, fake_rasa.url, "token", timeout=5),
+            eraser=Eraser(store, f"sqlite:///{tmp_path / 'tracker.db'}"),
+            texts=default_texts(),
+            channels={"webchat": channel},
+            max_text_chars=2000,
+        )
+        yield router, store, queue, channel, fake_rasa
+
+
+def message(text: Any, sender: str = "session-1", **kwargs: Any) -> InboundMessage:
+    return InboundMessage(channel="webchat", sender=sender, text=text, **kwargs)
+
+
+def conv(sender: str = "session-1") -> str:
+    return conversation_id(SECRET, "webchat", sender)
+
+
+async def test_rasa_replies_are_delivered_in_order(setup):
+    router, store, _, channel, rasa = setup
+    rasa.replies = [{"text": "one"}, {"text": "two", "buttons": [{"title": "Yes", "payload": "/affirm"}]}]
+    await router.handle(message("bonjour, j'ai besoin d'aide"))
+    assert channel.texts() == ["one", "two"]
+    assert channel.sent[1][1].buttons[0].payload == "/affirm"
+    # Rasa sees only the pseudonym, never the platform address.
+    assert rasa.received[0]["sender"] == conv() and "session-1" not in str(rasa.received)
+
+
+async def test_rasa_down_keeps_the_message_for_a_human(setup):
+    router, store, queue, channel, rasa = setup
+    rasa.status = 500
+    await router.handle(message("je cherche un travail à Fès, je n'ai plus d'argent"))
+    case = store.open_case_for(conv())
+    assert case is not None and case["priority"] == "normal" and case["category"] == "unanswered"
+    kept = [Cipher(b"key").decrypt(m["text_enc"]) for m in store.case_messages(case["id"])]
+    assert kept == ["je cherche un travail à Fès, je n'ai plus d'argent"]
+    assert any("8350" in t for t in channel.texts())
+
+
+async def test_rasa_down_and_danger_opens_an_urgent_case_with_the_numbers(setup):
+    router, store, _, channel, rasa = setup
+    rasa.status = 503
+    await router.handle(message("il va me tuer ce soir, il a un couteau"))
+    case = store.open_case_for(conv())
+    assert case["priority"] == "urgent" and case["danger"]
+    assert any("19" in t and "8350" in t for t in channel.texts())
+
+
+async def test_empty_and_non_text_messages_get_a_clear_reply(setup):
+    router, store, _, channel, rasa = setup
+    await router.handle(message("   \x00\x07 "))
+    await router.handle(message("", unsupported="bytes"))
+    assert len(channel.texts()) == 2
+    assert rasa.received == []
+
+
+async def test_a_long_message_is_cut_for_the_nlu_and_she_is_told(setup):
+    router, _, _, channel, rasa = setup
+    await router.handle(message("a" * 10_000))
+    assert len(rasa.received[0]["message"]) == 2000
+    assert len(channel.texts()) == 2
+
+
+async def test_while_a_counsellor_has_her_case_the_bot_is_silent(setup):
+    router, store, queue, channel, rasa = setup
+    case = await queue.open_case(conv(), channel="webchat", priority="urgent")
+    await queue.transition(case["id"], "claimed", claimed_by="counsellor-1")
+    await router.handle(message("il est parti, je suis seule maintenant"))
+    assert rasa.received == []
+    assert channel.texts() == []
+    assert len(store.case_messages(case["id"])) == 1
+
+
+async def test_stop_and_forget_work_during_a_handoff(setup):
+    router, store, queue, channel, rasa = setup
+    case = await queue.open_case(conv(), channel="webchat", priority="high")
+    await queue.transition(case["id"], "claimed", claimed_by="counsellor-1")
+    await router.handle(message("stop"))
+    assert {"maak": "quick_exit"} in [m.custom for _, m in channel.sent]
+    await router.handle(message("/forget"))
+    assert store.open_case_for(conv()) is None and store.get_contact(conv()) is None
+    assert rasa.received == []
+
+
+async def test_forget_instruction_from_the_dialogue_erases_after_the_reply(setup):
+    router, store, _, channel, rasa = setup
+    rasa.replies = [{"text": "erased"}, {"custom": {"maak": "forget"}}]
+    await router.handle(message("efface tout ce que j'ai dit"))
+    assert channel.texts() == ["erased"]
+    assert store.get_contact(conv()) is None
+
+
+async def test_the_platform_address_is_stored_only_encrypted(setup, tmp_path):
+    router, store, *_ = setup
+    await router.handle(message("salam", sender="+212600000001"))
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("maak.db*"))
+    assert b"+212600000001" not in raw and b"salam" not in raw
