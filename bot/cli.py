@@ -32,6 +32,8 @@ def _services(settings: Settings, model: Path) -> list:
                 "--port", str(settings.rasa_port),
                 "--endpoints", "endpoints.yml",
                 "--credentials", "credentials.yml",
+                # Rasa's INFO and DEBUG logs may carry message texts: warnings and errors only.
+                "--quiet",
             ],
             env,
         ),  # fmt: skip
@@ -90,6 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The gateway child reads its port from the environment like every other setting.
         os.environ["MAAK_PORT"] = str(args.port)
     settings = load_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     model = ensure_model(settings.models_dir)
     login = _demo_login(settings)
     supervisor = Supervisor(_services(settings, model))

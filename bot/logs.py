@@ -27,3 +27,15 @@ def configure_logging(level: str) -> None:
     # Library loggers that would print request details at INFO.
     for noisy in ("aiohttp.access", "engineio", "socketio", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def silence_rasa_structlog() -> None:
+    """Rasa's structured logs print message texts at DEBUG; keep only warnings, on stderr."""
+    import sys
+
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )

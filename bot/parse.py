@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from bot.logs import silence_rasa_structlog
 from bot.settings import Settings
 from bot.training import latest_model
 
@@ -45,6 +46,7 @@ async def parse_stream(settings: Settings, model: Path | None, stdin: BinaryIO, 
     if model is None or not model.exists():
         print("maak: no model; run `maak train` first", file=sys.stderr)
         return 2
+    silence_rasa_structlog()
     logging.getLogger("rasa").setLevel(logging.ERROR)
     agent = load_agent(model)
     for raw in stdin:

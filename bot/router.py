@@ -18,6 +18,7 @@ from bot.retention import Eraser
 from bot.store import Store
 from bot.texts import DEFAULT_LANG, Texts
 from channels.base import Channel, DeliveryFailed, InboundMessage, OutboundMessage
+from facts import LANGS
 from handoff.cases import CaseQueue
 from nlu.commands import command
 from nlu.danger import is_urgent
@@ -83,7 +84,7 @@ class Router:
             self._store.touch_contact, conv, message.channel, self._cipher.encrypt(message.sender)
         )
         text = clean_text(message.text)
-        lang = await self._language(conv, text, known_lang)
+        lang = await self._language(conv, text, known_lang, message.metadata.get("lang"))
         logger.info("message received", extra={"event": "inbound", "channel": message.channel, "chars": len(text)})
 
         if message.unsupported:
@@ -101,7 +102,8 @@ class Router:
             await self._queue.append(case, "user", text)
 
         try:
-            replies = await self._rasa.send(conv, text[: self._max_chars], {"channel": message.channel})
+            # The language goes along so that an ambiguous "ok" keeps the conversation's language.
+            replies = await self._rasa.send(conv, text[: self._max_chars], {"channel": message.channel, "lang": lang})
         except RasaUnavailable as exc:
             logger.warning("Rasa unavailable: %s", exc, extra={"event": "rasa_unavailable"})
             await self._keep_for_a_human(conv, message, text, lang, already_kept=case is not None)
@@ -166,14 +168,19 @@ class Router:
         if channel is not None:
             await self._say(channel, message.sender, self._texts.get("urgent_fallback" if urgent else "unavailable_kept", lang))
 
-    async def _language(self, conv: str, text: str, known: str | None) -> str:
-        """Her language for the gateway's own texts: this message's if clear, else the last one seen."""
+    async def _language(self, conv: str, text: str, known: str | None, hint: str | None) -> str:
+        """Her language: this message's if clear, else the last one seen, else the page's language.
+
+        `hint` is what the channel knows (the web page's chosen language); it only breaks a tie.
+        """
         guess = identify(text) if text else None
         if guess is not None and guess.reliable:
-            if guess.tag != known:
-                await self._store.run(self._store.set_contact_lang, conv, guess.tag)
-            return guess.tag
-        return known or DEFAULT_LANG
+            lang = guess.tag
+        else:
+            lang = known or (hint if hint in LANGS else None) or (guess.tag if guess and text else DEFAULT_LANG)
+        if lang != known:
+            await self._store.run(self._store.set_contact_lang, conv, lang)
+        return lang
 
     async def _say(self, channel: Channel, address: str, reply: OutboundMessage | str) -> None:
         message = OutboundMessage(text=reply) if isinstance(reply, str) else reply

@@ -15,11 +15,11 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
-from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, METADATA, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from facts import default_facts
+from facts import LANGS, default_facts
 from nlu.danger import default_lexicon, is_urgent
 from nlu.langid import identify
 from nlu.normalise import normalise_token
@@ -66,20 +66,20 @@ class MaakTokenizer(WhitespaceTokenizer):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
 class LanguageIdentifier(_Stateless):
-    """Tags each message with its language tag (`lang`).
+    """Tags each message with its language tag (`lang`), which fills the `lang` slot.
 
-    The `lang` entity, which fills the `lang` slot, is only emitted when the guess is reliable, so an
-    ambiguous "ok" or "merci" keeps the conversation in the language she was using.
+    When one message is ambiguous ("ok", "merci") the conversation keeps the language she was
+    using, which the gateway passes as `metadata.lang`; with no such hint the best guess is used.
     """
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             guess = identify(message.get(TEXT) or "")
-            message.set("lang", guess.tag, add_to_output=True)
-            message.set("lang_reliable", guess.reliable, add_to_output=True)
-            if guess.reliable:
-                entities = message.get(ENTITIES, []) + [_entity("lang", guess.tag, self.__class__.__name__)]
-                message.set(ENTITIES, entities, add_to_output=True)
+            known = (message.get(METADATA) or {}).get("lang")
+            tag = guess.tag if guess.reliable or known not in LANGS else known
+            message.set("lang", tag, add_to_output=True)
+            entities = message.get(ENTITIES, []) + [_entity("lang", tag, self.__class__.__name__)]
+            message.set(ENTITIES, entities, add_to_output=True)
         return messages
 
 

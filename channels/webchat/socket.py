@@ -24,6 +24,13 @@ _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_PACKET_BYTES = 64 * 1024
 
 
+def _page_metadata(data: dict) -> dict[str, Any]:
+    """The language the page shows (a hint for ambiguous first messages); nothing else is kept."""
+    metadata = data.get("metadata")
+    lang = metadata.get("language") if isinstance(metadata, dict) else None
+    return {"lang": lang} if isinstance(lang, str) and len(lang) <= 16 else {}
+
+
 class WebChatChannel(Channel):
     """Socket.IO server for the web chat page and Rasa-compatible widgets."""
 
@@ -86,7 +93,7 @@ class WebChatChannel(Channel):
                 sender=session_id,
                 text=text if isinstance(text, str) else "",
                 unsupported=unsupported,
-                metadata={"custom": data.get("customData")} if isinstance(data.get("customData"), dict) else {},
+                metadata=_page_metadata(data),
             )
         )
 
