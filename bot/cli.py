@@ -84,6 +84,31 @@ async def _announce_when_ready(settings: Settings, login: tuple[str, str] | None
     say("Ctrl-C stops everything")
 
 
+class DataFileError(ValueError):
+    """A data file an operator edits is not valid; the message names the file and the entry."""
+
+
+def check_data_files() -> None:
+    """Load and validate every operator-edited file before anything starts."""
+    from bot.texts import default_texts
+    from facts import default_facts
+    from nlu import commands, danger, langid, violence_types
+
+    loaders = (
+        default_facts,
+        default_texts,
+        danger.default_lexicon,
+        commands.default_lexicon,
+        violence_types.default_lexicon,
+        langid.default_markers,
+    )
+    try:
+        for load in loaders:
+            load()
+    except ValueError as exc:
+        raise DataFileError(str(exc)) from exc
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.supervisor import Supervisor
     from bot.training import ensure_model
@@ -92,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The gateway child reads its port from the environment like every other setting.
         os.environ["MAAK_PORT"] = str(args.port)
     settings = load_settings()
+    check_data_files()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     model = ensure_model(settings.models_dir)
     login = _demo_login(settings)
@@ -187,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(PROJECT_ROOT))
     try:
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, DataFileError) as exc:
         print(f"maak: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

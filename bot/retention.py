@@ -25,7 +25,7 @@ class Eraser:
 
     def __init__(self, store: Store, tracker_url: str) -> None:
         self._store = store
-        self._tracker = store.engine if tracker_url == str(store.engine.url) else create_store_engine(tracker_url)
+        self._tracker = store.engine if tracker_url == store.url else create_store_engine(tracker_url)
 
     def erase(self, conversation_id: str) -> None:
         self._store.erase_conversation(conversation_id)

@@ -109,6 +109,7 @@ class Store:
     """Owns the engine and the schema; every method is one short transaction."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.engine = create_store_engine(url)
 
     def create_schema(self) -> None:

@@ -1,0 +1,84 @@
+"""The `maak` command: parse, user add, settings and data-file errors, as an operator meets them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import PROJECT_ROOT, SettingsError, load_settings
+from bot.store import Store
+
+
+def maak(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_parse_prints_one_json_object_per_line(model: Path):
+    lines = [
+        "rajli kaydrebni daba w 3ndo mos",
+        "je cherche une formation en couture a Fes",
+        "",
+        "\xff\xfe not utf-8",
+        "بغيت نخدم فكازا",
+    ]
+    stdin = b"\n".join(line.encode("latin-1") if line.startswith("\xff") else line.encode() for line in lines) + b"\n"
+    result = maak("parse", "--model", str(model), stdin=stdin)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    out = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert len(out) == len(lines)
+    assert all(set(o) == {"text", "intent", "confidence", "lang", "urgent", "entities"} for o in out)
+    assert out[0]["urgent"] and out[0]["intent"] == "immediate_danger" and out[0]["lang"] == "ary-Latn"
+    assert out[1]["intent"] == "seek_training" and out[1]["lang"] == "fr" and not out[1]["urgent"]
+    assert {"entity": "region", "value": "FMK"} in out[1]["entities"]
+    assert out[2]["intent"] is None
+    assert out[4]["lang"] == "ary" and {"entity": "region", "value": "CST"} in out[4]["entities"]
+
+
+def test_user_add_hashes_the_password(tmp_path: Path):
+    env = {"MAAK_VAR_DIR": str(tmp_path), "MAAK_SECRET": "s", "MAAK_DATA_KEY": "k"}
+    ok = maak("user", "add", "amina", "--role", "counsellor", stdin=b"a long enough secret\n", env=env)
+    assert ok.returncode == 0, ok.stderr.decode()
+    again = maak("user", "add", "amina", "--role", "counsellor", stdin=b"a long enough secret\n", env=env)
+    assert again.returncode == 2 and b"already exists" in again.stderr
+    short = maak("user", "add", "salma", "--role", "supervisor", stdin=b"short\n", env=env)
+    assert short.returncode == 2 and b"at least" in short.stderr
+    user = Store(f"sqlite:///{tmp_path / 'maak.db'}").get_user("amina")
+    assert user["role"] == "counsellor" and user["password_hash"].startswith("$argon2")
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(SettingsError, match="MAAK_PORT"):
+        load_settings({"MAAK_PORT": "eighty", "MAAK_SECRET": "s", "MAAK_DATA_KEY": "k"})
+    with pytest.raises(SettingsError, match="MAAK_RETENTION_DAYS"):
+        load_settings({"MAAK_RETENTION_DAYS": "0", "MAAK_SECRET": "s", "MAAK_DATA_KEY": "k"})
+
+
+def test_keys_are_generated_once_with_a_warning(tmp_path: Path, caplog):
+    first = load_settings({"MAAK_VAR_DIR": str(tmp_path)})
+    assert "MAAK_SECRET is not set" in caplog.text
+    second = load_settings({"MAAK_VAR_DIR": str(tmp_path)})
+    assert first.secret == second.secret and first.data_key == second.data_key
+    assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+
+
+def test_run_refuses_a_broken_data_file_and_names_it(tmp_path: Path):
+    copy = tmp_path / "maak"
+    shutil.copytree(PROJECT_ROOT, copy, ignore=shutil.ignore_patterns(".venv", "models", ".rasa", "var", ".git", "tests"))
+    services = copy / "facts" / "services.yml"
+    services.write_text(services.read_text(encoding="utf-8").replace("region: FMK", "region: FMX", 1), encoding="utf-8")
+    result = maak("run", env={"MAAK_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(copy)}, cwd=copy)
+    assert result.returncode == 2
+    assert b"services.yml" in result.stderr and b"FMX" in result.stderr

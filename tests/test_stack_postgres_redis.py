@@ -1,0 +1,64 @@
+"""Maak on PostgreSQL and Redis (as deployed with replicas), and `maak run`'s supervision end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+import requests
+
+from bot.privacy import conversation_id
+from bot.store import Store
+from tests.chat import ChatClient, texts
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, start_stack, stop_stack
+from tests.expect import conversation, said
+
+
+@pytest.fixture(scope="module")
+def pg_stack(model, tmp_path_factory):
+    running = start_stack(
+        tmp_path_factory.mktemp("pg-stack"), {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL}
+    )
+    yield running
+    stop_stack(running.process)
+
+
+def test_health_includes_redis(pg_stack):
+    body = requests.get(f"{pg_stack.url}/health", timeout=5).json()
+    assert body["status"] == "ok" and body["parts"]["redis"] is True
+
+
+async def test_an_urgent_conversation_on_postgres_and_redis(pg_stack):
+    conv = conversation("fr")
+    async with ChatClient(pg_stack.url) as chat:
+        replies = await chat.say(conv["danger"])
+        assert said(replies, "utter_urgent_ack", "fr"), texts(replies)
+        replies = await chat.say(conv["no"])
+        assert said(replies, "utter_ask_urgent_form_region", "fr"), texts(replies)
+        conv_id = conversation_id(pg_stack.settings.secret, "webchat", chat.session_id)
+    store = Store(TEST_DATABASE_URL)
+    try:
+        case = store.open_case_for(conv_id)
+        assert case["priority"] == "urgent" and case["safe_to_chat"] == "no"
+    finally:
+        store.dispose()
+
+
+def _wait_for_health(url: str, ok: bool, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = requests.get(f"{url}/health", timeout=5)
+        if (response.status_code == 200) == ok:
+            return response.json()
+        time.sleep(0.5)
+    raise AssertionError(f"health did not become {'ok' if ok else 'failing'}")
+
+
+def test_a_dead_action_server_is_named_by_health_and_restarted(pg_stack):
+    pattern = f"rasa_sdk --actions actions --port {pg_stack.settings.action_port}"
+    subprocess.run(["pkill", "-KILL", "-f", pattern], check=True)
+    failing = _wait_for_health(pg_stack.url, ok=False, timeout=20)
+    assert failing["failing"] == ["actions"]
+    _wait_for_health(pg_stack.url, ok=True)
+    assert "actions stopped (exit code -9)" in pg_stack.log()

@@ -1,0 +1,101 @@
+"""The case queue and the store, on the embedded SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from bot.privacy import Cipher
+from bot.retention import Eraser
+from bot.store import Store, contacts, metadata, utcnow
+from handoff.cases import CaseQueue, InvalidTransition
+from tests.conftest import TEST_DATABASE_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path) -> Store:
+    url = f"sqlite:///{tmp_path / 'maak.db'}" if request.param == "sqlite" else TEST_DATABASE_URL
+    store = Store(url)
+    # PostgreSQL must be reachable: this fails loudly rather than skipping.
+    metadata.drop_all(store.engine)
+    store.create_schema()
+    yield store
+    metadata.drop_all(store.engine)
+    store.dispose()
+
+
+@pytest.fixture
+def queue(store: Store) -> CaseQueue:
+    return CaseQueue(store, Cipher(b"test-key"))
+
+
+async def test_a_second_request_raises_the_priority_of_the_same_case(queue: CaseQueue, store: Store):
+    first = await queue.open_case("conv-a", channel="webchat", priority="normal", summary="je cherche un travail")
+    again = await queue.open_case("conv-a", channel="webchat", priority="urgent", danger=True)
+    assert again["id"] == first["id"]
+    assert again["priority"] == "urgent" and again["danger"]
+    assert queue.public(again)["summary"] == "je cherche un travail"
+
+
+async def test_queue_position_is_by_priority_then_age(queue: CaseQueue):
+    normal = await queue.open_case("conv-1", channel="webchat", priority="normal")
+    high = await queue.open_case("conv-2", channel="webchat", priority="high")
+    urgent = await queue.open_case("conv-3", channel="webchat", priority="urgent")
+    later_urgent = await queue.open_case("conv-4", channel="webchat", priority="urgent")
+    assert [await queue.position(c) for c in (urgent, later_urgent, high, normal)] == [1, 2, 3, 4]
+    await queue.transition(urgent["id"], "claimed", claimed_by="counsellor")
+    assert await queue.position(normal) == 3
+
+
+async def test_concurrent_requests_open_one_case(queue: CaseQueue, store: Store):
+    await asyncio.gather(*(queue.open_case("conv-x", channel="webchat", priority="urgent") for _ in range(10)))
+    assert len(store.list_cases("queued")) == 1
+
+
+async def test_a_closed_case_cannot_be_claimed(queue: CaseQueue):
+    case = await queue.open_case("conv-c", channel="webchat", priority="high")
+    await queue.transition(case["id"], "closed", outcome="oriented")
+    with pytest.raises(InvalidTransition):
+        await queue.transition(case["id"], "claimed", claimed_by="someone")
+
+
+async def test_texts_are_encrypted_at_rest_and_the_console_hears_everything(queue: CaseQueue, store: Store):
+    heard = []
+
+    async def listener(event):
+        heard.append(event.type)
+
+    queue.subscribe(listener)
+    case = await queue.open_case("conv-e", channel="webchat", priority="urgent", summary="il a un couteau")
+    await queue.append(case, "user", "il a un couteau")
+    await queue.update(case["id"], region="CST", safe_to_chat="no")
+    with store.engine.connect() as conn:
+        raw = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM maak_case_messages")) for v in row)
+        raw += " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM maak_cases")) for v in row)
+    assert "couteau" not in raw
+    assert heard == ["case_opened", "message", "case_updated"]
+
+
+def test_forget_and_retention_erase_contact_cases_and_tracker(store: Store):
+    cipher = Cipher(b"k")
+    store.touch_contact("old", "webchat", cipher.encrypt("session-old"))
+    store.touch_contact("new", "webchat", cipher.encrypt("session-new"))
+    case = store.insert_case(conversation_id="old", channel="webchat", priority="high")
+    store.add_case_message(case["id"], "user", cipher.encrypt("texte"))
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(contacts).where(contacts.c.conversation_id == "old").values(last_seen_at=utcnow() - timedelta(days=40)))
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255))"))
+        conn.execute(sa.text("INSERT INTO events (id, sender_id) VALUES (1, 'old'), (2, 'new')"))
+    eraser = Eraser(store, store.url)
+    try:
+        assert eraser.purge_inactive(days=30) == 1
+        assert store.get_contact("old") is None and store.get_case(case["id"]) is None
+        assert store.get_contact("new") is not None
+        with store.engine.connect() as conn:
+            assert [r[0] for r in conn.execute(sa.text("SELECT sender_id FROM events"))] == ["new"]
+    finally:
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE events"))
