@@ -80,7 +80,7 @@ async def _announce_when_ready(settings: Settings, login: tuple[str, str] | None
             await asyncio.sleep(1)
     say(f"ready — the chat: {url}/chat")
     if login:
-        say(f"counsellor console: {url}/console (demo login: {login[0]} / {login[1]})")
+        say(f"demo counsellor account: {login[0]} / {login[1]}")
     say("Ctrl-C stops everything")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.privacy import conversation_id
+from bot.privacy import Cipher, conversation_id
 from bot.store import Store
 from tests.chat import ChatClient, payloads, texts
 from tests.expect import LANG_FILES, conversation, said, said_text
@@ -157,3 +157,5 @@ async def test_asking_for_a_person_queues_a_case(stack, store, conv):
         case = her_case(stack, store, chat)
     assert case["priority"] == "normal" and case["status"] == "queued"
     assert case["lang"] == conv["lang"]
+    # The case card carries what she said, so she never has to repeat it.
+    assert conv["human"] in Cipher(stack.settings.data_key).decrypt(case["summary_enc"])

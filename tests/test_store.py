@@ -80,22 +80,33 @@ async def test_texts_are_encrypted_at_rest_and_the_console_hears_everything(queu
 
 
 def test_forget_and_retention_erase_contact_cases_and_tracker(store: Store):
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    events = SQLTrackerStore.SQLEvent.__table__  # Rasa's own tracker table, as Rasa creates it
+    events.create(store.engine, checkfirst=True)
     cipher = Cipher(b"k")
-    store.touch_contact("old", "webchat", cipher.encrypt("session-old"))
-    store.touch_contact("new", "webchat", cipher.encrypt("session-new"))
-    case = store.insert_case(conversation_id="old", channel="webchat", priority="high")
+    store.touch_contact("old-conv", "webchat", cipher.encrypt("session-old"))
+    store.touch_contact("new-conv", "webchat", cipher.encrypt("session-new"))
+    case = store.insert_case(conversation_id="old-conv", channel="webchat", priority="high")
     store.add_case_message(case["id"], "user", cipher.encrypt("texte"))
     with store.engine.begin() as conn:
-        conn.execute(sa.update(contacts).where(contacts.c.conversation_id == "old").values(last_seen_at=utcnow() - timedelta(days=40)))
-        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255))"))
-        conn.execute(sa.text("INSERT INTO events (id, sender_id) VALUES (1, 'old'), (2, 'new')"))
+        conn.execute(
+            sa.update(contacts)
+            .where(contacts.c.conversation_id == "old-conv")
+            .values(last_seen_at=utcnow() - timedelta(days=40))
+        )
+        for sender in ("old-conv", "new-conv"):
+            conn.execute(sa.insert(events).values(sender_id=sender, type_name="user", timestamp=0.0, data="{}"))
     eraser = Eraser(store, store.url)
     try:
         assert eraser.purge_inactive(days=30) == 1
-        assert store.get_contact("old") is None and store.get_case(case["id"]) is None
-        assert store.get_contact("new") is not None
+        assert store.get_contact("old-conv") is None and store.get_case(case["id"]) is None
+        assert store.get_contact("new-conv") is not None
         with store.engine.connect() as conn:
-            assert [r[0] for r in conn.execute(sa.text("SELECT sender_id FROM events"))] == ["new"]
+            senders = conn.execute(
+                sa.select(events.c.sender_id).where(events.c.sender_id.in_(["old-conv", "new-conv"]))
+            ).scalars()
+            assert list(senders) == ["new-conv"]
     finally:
         with store.engine.begin() as conn:
-            conn.execute(sa.text("DROP TABLE events"))
+            conn.execute(sa.delete(events).where(events.c.sender_id.in_(["old-conv", "new-conv"])))
