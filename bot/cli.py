@@ -147,7 +147,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    import warnings
+
     from bot.parse import parse_stream
+
+    # TensorFlow, Rasa and their dependencies warn about their own internals; stdout stays JSON only.
+    warnings.simplefilter("ignore")
 
     settings = load_settings()
     return asyncio.run(parse_stream(settings, args.model, sys.stdin.buffer, sys.stdout))

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 from playwright.async_api import Page, async_playwright

@@ -16,7 +16,6 @@ from aiohttp import web
 from playwright.async_api import Page, expect
 
 from channels.webchat.page import STATIC_DIR, add_page_routes
-
 from tests.browser import chromium_page, storage_snapshot
 
 DARIJA_REPLY = "مرحبا بيك، أنا هنا معاك.\nشنو بغيتي تعرفي؟"

@@ -17,7 +17,6 @@ from tests.chat import ChatClient, payloads, texts
 from tests.expect import LANG_FILES, conversation, said, said_text
 
 
-
 @pytest.fixture(params=LANG_FILES)
 def conv(request: pytest.FixtureRequest) -> dict[str, str]:
     return conversation(request.param)

@@ -6,7 +6,6 @@ import pytest
 
 from nlu.normalise import fold, looks_arabizi, normalise_arabic, normalise_arabizi, normalise_token
 
-
 # --- fold: others rely on its exact behaviour --------------------------------------------------
 
 @pytest.mark.parametrize(
