@@ -134,7 +134,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+    # A short shutdown: open chat sockets are closed rather than waited for (she reconnects).
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=3,
+    )
     return 0
 
 

@@ -11,8 +11,18 @@ from pathlib import Path
 
 from bot.settings import PROJECT_ROOT
 
-# What a trained model depends on: Rasa's configuration, the training data and the components' code.
-TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu", "bot/dialogue")
+# What a trained model depends on: Rasa's configuration, the training data, and what shapes the
+# features (the tokenizer's normalisation and the word lists it reads). The lexicons and the
+# language identifier act only when a message is parsed, so editing them needs no new model.
+TRAINING_INPUTS = (
+    "config.yml",
+    "domain.yml",
+    "nlu/data",
+    "nlu/components.py",
+    "nlu/normalise.py",
+    "nlu/lexicon/language_markers.yml",
+    "bot/dialogue",
+)
 TRAINING_DATA = ("nlu/data", "bot/dialogue")
 MODEL_PREFIX = "maak-"
 

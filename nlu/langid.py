@@ -84,6 +84,9 @@ class Markers:
     """Marker lists, folded and ready to compare."""
 
     ambiguous: frozenset[str]
+    # Ambiguous words that still lean to one tag ("salam" → ary-Latn, "hello" → en): the best guess
+    # for a first message that says nothing else, never a reason to switch a conversation.
+    leanings: dict[str, str]
     neutral: frozenset[str]
     arabic: dict[str, dict[str, float]]  # "ar"/"ary" → folded word or two-word phrase → weight
     arabic_patterns: dict[str, tuple[tuple[re.Pattern[str], float], ...]]
@@ -136,6 +139,12 @@ def load_markers(path: Path | None = None) -> Markers:
     latin = _weighted(data["ary-Latn"], "ary-Latn", fold)
     return Markers(
         ambiguous=frozenset(w for item in data.get("ambiguous") or [] for w in _fold_arabic(str(item)).split()),
+        leanings={
+            _fold_arabic(str(word)): tag
+            for tag, words in (data.get("leanings") or {}).items()
+            if tag in ("ar", "ary", "ary-Latn", "fr", "en")
+            for word in words or []
+        },
         neutral=frozenset(w for item in data.get("neutral") or [] for w in _fold_arabic(str(item)).split()),
         arabic={tag: _weighted(data[tag], tag, _fold_arabic) for tag in ("ar", "ary")},
         arabic_patterns={tag: _patterns(data[tag], tag) for tag in ("ar", "ary")},
@@ -367,6 +376,9 @@ def identify(text: str, markers: Markers | None = None, default: str = "fr") -> 
     folded = _fold_arabic(stripped).split()
     lettered = [w for w in folded if _ARABIC_LETTER.search(w) or _LATIN_LETTER.search(w)]
     if all(word in markers.ambiguous for word in lettered):
+        leaning = {markers.leanings[w] for w in lettered if w in markers.leanings}
+        if len(leaning) == 1:
+            return _unreliable(leaning.pop())
         # Keep the caller's default when it is of the right script; else the commonest tag.
         if arabic > latin:
             return _unreliable(default if default in ("ar", "ary") else "ary")

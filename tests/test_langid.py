@@ -144,3 +144,11 @@ def test_accuracy_on_dev_rows_of_three_words_or_more() -> None:
     accuracy = {tag: right[tag] / total[tag] for tag in total}
     assert total, "the dev files hold no row of three words or more"
     assert all(value >= DEV_MIN_ACCURACY for value in accuracy.values()), accuracy
+
+
+@pytest.mark.parametrize(
+    "text, tag", [("salam", "ary-Latn"), ("slm", "ary-Latn"), ("السلام", "ary"), ("hello", "en"), ("salut", "fr")]
+)
+def test_a_lone_greeting_leans_to_its_language_without_being_reliable(text: str, tag: str) -> None:
+    guess = identify(text)
+    assert guess.tag == tag and not guess.reliable
