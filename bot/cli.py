@@ -166,6 +166,18 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return asyncio.run(parse_stream(settings, args.model, sys.stdin.buffer, sys.stdout))
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import warnings
+
+    from bot.evaluate import run_eval
+
+    # TensorFlow, Rasa and their dependencies warn about their own internals; stdout stays the report.
+    warnings.simplefilter("ignore")
+
+    settings = load_settings()
+    return asyncio.run(run_eval(settings, args.file, args.model, sys.stdout, as_json=args.json, plot=args.plot))
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     from bot.shell import shell
 
@@ -208,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     parse = commands.add_parser("parse", help="stdin lines → JSON lines of intent, language, urgency")
     parse.add_argument("--model", type=Path, help="model file (default: the newest in models/)")
     parse.set_defaults(func=cmd_parse)
+
+    evaluate = commands.add_parser("eval", help="intent, language and urgency scores on a labelled TSV file")
+    evaluate.add_argument("file", type=Path, help="TSV with a header: text, intent, lang, urgent (or text, lang)")
+    evaluate.add_argument("--model", type=Path, help="model file (default: the newest in models/)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON document instead of the report")
+    evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the scores and confusion matrix")
+    evaluate.set_defaults(func=cmd_eval)
 
     shell_cmd = commands.add_parser("shell", help="talk to a running Maak in the terminal")
     shell_cmd.add_argument("--url", default="http://localhost:8080", help="where Maak runs")

@@ -18,6 +18,9 @@ import requests
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.training import ensure_model
 
+# Rasa 3.6 itself uses SQLAlchemy APIs that 2.0 removed; Maak's own code is written 2.0-style.
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
 TEST_DATABASE_URL = os.environ.get("MAAK_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("MAAK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 STACK_START_TIMEOUT = 300

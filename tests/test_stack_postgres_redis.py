@@ -62,3 +62,13 @@ def test_a_dead_action_server_is_named_by_health_and_restarted(pg_stack):
     assert failing["failing"] == ["actions"]
     _wait_for_health(pg_stack.url, ok=True)
     assert "actions stopped (exit code -9)" in pg_stack.log()
+
+
+def test_ctrl_c_stops_every_process_cleanly(pg_stack):
+    stop_stack(pg_stack.process)  # SIGINT, as Ctrl-C in the terminal
+    assert pg_stack.process.returncode == 0
+    log = pg_stack.log()
+    assert "maak: stopped" in log and "killing" not in log
+    for port in (pg_stack.settings.rasa_port, pg_stack.settings.action_port):
+        left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True)
+        assert left.stdout == b""
