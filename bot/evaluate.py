@@ -415,7 +415,8 @@ def plot_report(evaluation: dict[str, Any], path: Path) -> None:
     for i, (key, label) in enumerate(PLOT_SCORES):
         # An undefined score (None) draws no bar rather than a misleading zero.
         heights = [math.nan if s[key] is None else s[key] for s in groups.values()]
-        bars.bar([x + (i - (len(PLOT_SCORES) - 1) / 2) * width for x in range(len(groups))], heights, width, label=label)
+        offset = (i - (len(PLOT_SCORES) - 1) / 2) * width
+        bars.bar([x + offset for x in range(len(groups))], heights, width, label=label)
     bars.set_xticks(range(len(groups)))
     bars.set_xticklabels(list(groups))
     bars.set_ylim(0, 1.05)

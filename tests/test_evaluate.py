@@ -148,7 +148,12 @@ def test_confusion_matrix_counts():
 
 def test_missed_and_false_urgent_lists():
     assert missed_urgent(ROWS, PREDICTIONS) == [
-        {"text": "il me frappe encore ce soir", "lang": "fr", "intent": "immediate_danger", "predicted_intent": "report_violence"}
+        {
+            "text": "il me frappe encore ce soir",
+            "lang": "fr",
+            "intent": "immediate_danger",
+            "predicted_intent": "report_violence",
+        }
     ]
     assert [(m["text"], m["predicted_intent"]) for m in false_urgent(ROWS, PREDICTIONS)] == [
         ("une recette de tajine svp", "nlu_fallback"),
@@ -249,15 +254,17 @@ def test_the_command_refuses_a_malformed_file_with_exit_code_2(tmp_path: Path, m
 
 
 def document(rows: list[GoldRow] = ROWS, predictions: list[dict[str, Any]] = PREDICTIONS) -> dict[str, Any]:
-    return report_document(
-        evaluate_predictions(rows, predictions), Path("models/maak-abc.tar.gz"), Path("/tmp/dev.tsv"), date(2026, 11, 22)
-    )
+    evaluation = evaluate_predictions(rows, predictions)
+    return report_document(evaluation, Path("models/maak-abc.tar.gz"), Path("/tmp/dev.tsv"), date(2026, 11, 22))
 
 
 def test_the_json_document_names_the_date_the_model_and_the_input():
     doc = json.loads(json.dumps(document(), ensure_ascii=False))
     assert (doc["date"], doc["model"], doc["input"]) == ("2026-11-22", "maak-abc.tar.gz", "dev.tsv")
-    assert set(doc) == {"date", "model", "input", "labelled", "by_lang", "overall", "confusion", "missed_urgent", "false_urgent"}
+    assert set(doc) == {"date", "model", "input", "labelled", "by_lang", "overall", "confusion"} | {
+        "missed_urgent",
+        "false_urgent",
+    }
     assert set(doc["confusion"]) == {"gold", "predicted", "counts"}
 
 
