@@ -175,7 +175,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     warnings.simplefilter("ignore")
 
     settings = load_settings()
-    return asyncio.run(run_eval(settings, args.file, args.model, sys.stdout, as_json=args.json, plot=args.plot))
+    return asyncio.run(run_eval(settings, args.files, args.model, sys.stdout, as_json=args.json, plot=args.plot))
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -222,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     parse.set_defaults(func=cmd_parse)
 
     evaluate = commands.add_parser("eval", help="intent, language and urgency scores on a labelled TSV file")
-    evaluate.add_argument("file", type=Path, help="TSV with a header: text, intent, lang, urgent (or text, lang)")
+    evaluate.add_argument(
+        "files", type=Path, nargs="+", metavar="FILE.tsv", help="TSV with a header: text, intent, lang, urgent (or text, lang)"
+    )
     evaluate.add_argument("--model", type=Path, help="model file (default: the newest in models/)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON document instead of the report")
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the scores and confusion matrix")

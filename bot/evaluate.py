@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import sys
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -305,9 +306,12 @@ def evaluate_predictions(rows: Sequence[GoldRow], predictions: Sequence[Predicti
 # --- reports ------------------------------------------------------------------------------------
 
 
-def report_document(evaluation: dict[str, Any], model: Path, source: Path, day: date | None = None) -> dict[str, Any]:
+def report_document(
+    evaluation: dict[str, Any], model: Path, sources: Sequence[Path], day: date | None = None
+) -> dict[str, Any]:
     """The JSON document of `maak eval --json`: the scores, with the date, model and input names."""
-    return {"date": (day or date.today()).isoformat(), "model": model.name, "input": source.name, **evaluation}
+    names = ", ".join(source.name for source in sources)
+    return {"date": (day or date.today()).isoformat(), "model": model.name, "input": names, **evaluation}
 
 
 def _num(value: float | None) -> str:
@@ -385,6 +389,9 @@ def text_report(document: dict[str, Any]) -> str:
         lines += [_message_line(item) for item in document["false_urgent"]] or ["  none"]
         lines += ["", "confusion matrix (rows gold, columns predicted, . = 0)"]
         lines += _confusion_lines(document["confusion"])
+    if "speed" in document:
+        speed = document["speed"]
+        lines += ["", f"parse speed after model load: {speed['per_second']} messages/s ({speed['messages']} in {speed['seconds']} s)"]
     return "\n".join(lines) + "\n"
 
 
@@ -460,15 +467,15 @@ async def predict(agent: Any, rows: Sequence[GoldRow]) -> list[Prediction]:
 
 async def run_eval(
     settings: Settings,
-    source: Path,
+    sources: Sequence[Path],
     model: Path | None,
     stdout: TextIO,
     as_json: bool = False,
     plot: Path | None = None,
 ) -> int:
-    """`maak eval`: read `source`, parse every row with `model`, print the report; the exit code."""
+    """`maak eval`: read every file, parse every row with `model`, print the report; the exit code."""
     try:
-        rows = read_rows(source)
+        rows = [row for source in sources for row in read_rows(source)]
     except EvalFileError as exc:
         print(f"maak: {exc}", file=sys.stderr)
         return 2
@@ -487,8 +494,12 @@ async def run_eval(
     silence_rasa_structlog()
     logging.getLogger("rasa").setLevel(logging.ERROR)
     agent = load_agent(model)
+    started = time.perf_counter()
     predictions = await predict(agent, rows)
-    document = report_document(evaluate_predictions(rows, predictions), model, source)
+    elapsed = time.perf_counter() - started
+    document = report_document(evaluate_predictions(rows, predictions), model, sources)
+    # The parse speed after the model is loaded, the figure `maak parse` users care about.
+    document["speed"] = {"messages": len(rows), "seconds": round(elapsed, 3), "per_second": round(len(rows) / elapsed, 1)}
     if plot is not None:
         plot_report(document, plot)
     stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n" if as_json else text_report(document))

@@ -255,7 +255,7 @@ def test_the_command_refuses_a_malformed_file_with_exit_code_2(tmp_path: Path, m
 
 def document(rows: list[GoldRow] = ROWS, predictions: list[dict[str, Any]] = PREDICTIONS) -> dict[str, Any]:
     evaluation = evaluate_predictions(rows, predictions)
-    return report_document(evaluation, Path("models/maak-abc.tar.gz"), Path("/tmp/dev.tsv"), date(2026, 11, 22))
+    return report_document(evaluation, Path("models/maak-abc.tar.gz"), [Path("/tmp/dev.tsv")], date(2026, 11, 22))
 
 
 def test_the_json_document_names_the_date_the_model_and_the_input():
@@ -346,3 +346,4 @@ def test_maak_eval_prints_one_json_document(model: Path, tmp_path: Path):
     assert sum(map(sum, confusion["counts"])) == 10 and "immediate_danger" in confusion["gold"]
     assert isinstance(doc["missed_urgent"], list) and isinstance(doc["false_urgent"], list)
     assert plot.read_bytes().startswith(PNG_SIGNATURE)
+    assert doc["speed"]["messages"] == 10 and doc["speed"]["per_second"] > 0
