@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.accounts import ROLES
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     user = commands.add_parser("user", help="accounts").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="create an account; the password is read from stdin")
     user_add.add_argument("name")
-    user_add.add_argument("--role", required=True, choices=["counsellor", "supervisor", "partner", "admin"])
+    user_add.add_argument("--role", required=True, choices=ROLES)
     user_add.set_defaults(func=cmd_user_add)
     return parser
 

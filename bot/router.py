@@ -61,13 +61,14 @@ class Router:
         self._channels = channels
         self._max_chars = max_text_chars
         # One message at a time per conversation, so her messages and the replies keep their order.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._told_position: dict[str, int] = {}
 
     async def handle(self, message: InboundMessage) -> None:
         """Handle one message from her; never raises, never drops it."""
         conv = conversation_id(self._secret, message.channel, message.sender)
-        lock = self._locks.setdefault(conv, asyncio.Lock())
+        lock, users = self._locks.get(conv, (asyncio.Lock(), 0))
+        self._locks[conv] = (lock, users + 1)
         try:
             async with lock:
                 await self._handle(conv, message)
@@ -75,8 +76,12 @@ class Router:
             logger.exception("message handling failed", extra={"event": "router_error", "channel": message.channel})
             await self._keep_for_a_human(conv, message, clean_text(message.text), DEFAULT_LANG)
         finally:
-            if not lock.locked():
-                self._locks.pop(conv, None)
+            # The lock goes when no message of hers is waiting for it, so the dict does not grow.
+            lock, users = self._locks[conv]
+            if users == 1:
+                del self._locks[conv]
+            else:
+                self._locks[conv] = (lock, users - 1)
 
     async def _handle(self, conv: str, message: InboundMessage) -> None:
         channel = self._channels[message.channel]

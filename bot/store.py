@@ -258,7 +258,3 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
         return dict(row) if row else None
-
-    def audit(self, actor: str, action: str, case_id: int | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.insert(audit_log).values(at=utcnow(), actor=actor, action=action, case_id=case_id))

@@ -81,11 +81,3 @@ class Channel(ABC):
     @abstractmethod
     async def _send(self, address: str, message: OutboundMessage) -> None:
         """Send through the platform."""
-
-    @staticmethod
-    def as_numbered_text(message: OutboundMessage) -> str:
-        """Buttons degraded to numbered lines, for channels (or menus) that cannot show them."""
-        if not message.buttons:
-            return message.text
-        lines = [message.text] + [f"{i}. {b.title}" for i, b in enumerate(message.buttons, 1)]
-        return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -171,3 +172,11 @@ async def test_the_platform_address_is_stored_only_encrypted(setup, tmp_path):
     await router.handle(message("salam", sender="+212600000001"))
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("maak.db*"))
     assert b"+212600000001" not in raw and b"salam" not in raw
+
+
+async def test_messages_sent_at_once_keep_their_order(setup):
+    router, _, _, channel, rasa = setup
+    rasa.replies = [{"text": "ok"}]
+    await asyncio.gather(*(router.handle(message(f"message numero {i}")) for i in range(8)))
+    assert [r["message"] for r in rasa.received] == [f"message numero {i}" for i in range(8)]
+    assert router._locks == {}
