@@ -25,8 +25,9 @@ test: setup
 	scripts/ensure-chromium
 	$(BIN)/pytest
 
+# Rasa's data validation, failing on any warning except responses that only actions send.
 validate: setup
-	$(BIN)/python -m rasa data validate --domain domain.yml --data nlu/data bot/dialogue --config config.yml
+	$(BIN)/python -m bot.validate
 
 clean:
 	rm -rf $(VENV) models .rasa
