@@ -211,6 +211,22 @@ class Store:
             row = conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one()
         return dict(row)
 
+    def transition_case(self, case_id: int, from_statuses: set[str], **values: Any) -> dict[str, Any] | None:
+        """Change a case only if it is still in one of `from_statuses`: one winner, whatever the race.
+
+        The condition is checked by the database in the UPDATE itself, so two gateways (or two
+        counsellors) claiming at once cannot both succeed. Returns None when the case was not changed.
+        """
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                sa.update(cases)
+                .where(cases.c.id == case_id, cases.c.status.in_(sorted(from_statuses)))
+                .values(updated_at=utcnow(), **values)
+            ).rowcount
+            if not changed:
+                return None
+            return dict(conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one())
+
     def list_cases(self, status: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(cases).where(cases.c.status == status).order_by(cases.c.created_at)).mappings()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from bot.privacy import Cipher
-from bot.store import Store
+from bot.store import Store, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -124,15 +124,30 @@ class CaseQueue:
         await self._emit(CaseEvent("case_updated", self.public(case)))
         return case
 
-    async def transition(self, case_id: int, status: str, **values: Any) -> dict[str, Any]:
-        case = await self._store.run(self._store.get_case, case_id)
+    async def transition(
+        self, case_id: int, status: str, from_statuses: set[str] | None = None, **values: Any
+    ) -> dict[str, Any]:
+        """Move a case to `status`, atomically, from any state the transition table allows.
+
+        Raises:
+            CaseNotFound: no such case.
+            InvalidTransition: the case is (no longer) in a state that allows it.
+        """
+        allowed = {state for state, targets in TRANSITIONS.items() if status in targets}
+        if from_statuses is not None:
+            allowed &= from_statuses
+        case = await self._store.run(self._store.transition_case, case_id, allowed, status=status, **values)
         if case is None:
-            raise CaseNotFound(case_id)
-        if status not in TRANSITIONS[case["status"]]:
-            raise InvalidTransition(f"{case['status']} → {status}")
-        case = await self._store.run(self._store.update_case, case_id, status=status, **values)
+            current = await self._store.run(self._store.get_case, case_id)
+            if current is None:
+                raise CaseNotFound(case_id)
+            raise InvalidTransition(f"{current['status']} → {status}")
         await self._emit(CaseEvent("case_closed" if status == "closed" else "case_updated", self.public(case)))
         return case
+
+    async def claim(self, case_id: int, counsellor: str) -> dict[str, Any]:
+        """A counsellor takes a queued case; of several claiming at once, exactly one wins."""
+        return await self.transition(case_id, "claimed", {"queued"}, claimed_by=counsellor, claimed_at=utcnow())
 
     async def open_case_for(self, conversation_id: str) -> dict[str, Any] | None:
         return await self._store.run(self._store.open_case_for, conversation_id)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bot.privacy import Cipher
 from bot.retention import Eraser
 from bot.store import Store, contacts, metadata, utcnow
-from handoff.cases import CaseQueue, InvalidTransition
+from handoff.cases import CaseNotFound, CaseQueue, InvalidTransition
 from tests.conftest import TEST_DATABASE_URL
 
 
@@ -110,3 +110,25 @@ def test_forget_and_retention_erase_contact_cases_and_tracker(store: Store):
     finally:
         with store.engine.begin() as conn:
             conn.execute(sa.delete(events).where(events.c.sender_id.in_(["old-conv", "new-conv"])))
+
+
+async def test_ten_concurrent_claims_one_wins(queue: CaseQueue, store: Store):
+    case = await queue.open_case("conv-claim", channel="webchat", priority="urgent")
+    results = await asyncio.gather(
+        *(queue.claim(case["id"], f"counsellor-{i}") for i in range(10)), return_exceptions=True
+    )
+    winners = [r for r in results if isinstance(r, dict)]
+    assert len(winners) == 1
+    assert all(isinstance(r, InvalidTransition) for r in results if not isinstance(r, dict))
+    assert store.get_case(case["id"])["claimed_by"] == winners[0]["claimed_by"]
+
+
+async def test_a_claimed_case_cannot_be_claimed_again_but_can_be_closed(queue: CaseQueue):
+    case = await queue.open_case("conv-twice", channel="webchat", priority="high")
+    await queue.claim(case["id"], "amina")
+    with pytest.raises(InvalidTransition):
+        await queue.claim(case["id"], "salma")
+    closed = await queue.transition(case["id"], "closed", outcome="oriented")
+    assert closed["status"] == "closed"
+    with pytest.raises(CaseNotFound):
+        await queue.claim(999_999, "amina")
