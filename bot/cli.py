@@ -21,7 +21,7 @@ def _services(settings: Settings, model: Path) -> list:
     env["SANIC_HOST"] = settings.internal_host
     python = sys.executable
     return [
-        Service("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port)], env),
+        Service("actions", [python, "-m", "actions.server", "--port", str(settings.action_port)], env),
         Service(
             "rasa",
             [

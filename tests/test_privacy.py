@@ -26,3 +26,14 @@ async def test_no_message_text_or_contact_id_in_the_logs(stack):
     for text in MARKERS:
         assert text not in log
     assert session_id not in log
+
+
+def test_a_failing_action_request_is_not_echoed_back(stack):
+    import requests
+
+    url = f"http://127.0.0.1:{stack.settings.action_port}/webhook"
+    body = {"next_action": "action_emergency_numbers", "sender_id": "x", "tracker": "zebracorn-7734", "domain": {}}
+    answer = requests.post(url, json=body, timeout=10)
+    assert answer.status_code == 500
+    assert "zebracorn" not in answer.text
+    assert "zebracorn" not in stack.log()

@@ -56,7 +56,7 @@ def _wait_for_health(url: str, ok: bool, timeout: float = 120) -> dict:
 
 
 def test_a_dead_action_server_is_named_by_health_and_restarted(pg_stack):
-    pattern = f"rasa_sdk --actions actions --port {pg_stack.settings.action_port}"
+    pattern = f"actions.server --port {pg_stack.settings.action_port}"
     subprocess.run(["pkill", "-KILL", "-f", pattern], check=True)
     failing = _wait_for_health(pg_stack.url, ok=False, timeout=20)
     assert failing["failing"] == ["actions"]
