@@ -25,7 +25,8 @@ def priority_of(urgent: bool, topic: str | None) -> str:
 class ActionRequestHandoff(Action):
     """Opens her case in the counsellors' queue and tells her where she stands.
 
-    In danger she gets the emergency numbers at once, before anything else can go wrong.
+    In danger she gets the emergency numbers at once, before anything else can go wrong. When no
+    counsellor is online she is told so, and offered a safe window for a counsellor to write back.
     """
 
     def name(self) -> Text:
@@ -57,7 +58,11 @@ class ActionRequestHandoff(Action):
             if not urgent:
                 dispatcher.utter_message(response="utter_numbers", numbers=numbers)
             return [ActiveLoop(None), SlotSet("requested_slot", None)]
-        dispatcher.utter_message(response="utter_handoff_queued", position=result["position"])
+        if result.get("counsellors_online", 1):
+            dispatcher.utter_message(response="utter_handoff_queued", position=result["position"])
+        else:
+            # Nobody online: say so at once, and ask when a counsellor may safely write back.
+            dispatcher.utter_message(response="utter_handoff_offline")
         return [ActiveLoop(None), SlotSet("requested_slot", None)]
 
 

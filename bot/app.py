@@ -1,4 +1,5 @@
-"""The gateway: one aiohttp application wiring channels, the router, the case queue and the stores."""
+"""The gateway: one aiohttp application wiring channels, the router, the case queue, the console
+and the stores. Every resource opens in `_resources` (a cleanup context) and closes in reverse."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any, AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from bot.notices import CaseNotices
+from bot.outbox import Outbox
 from bot.privacy import Cipher
 from bot.rasa_client import RasaClient
 from bot.retention import Eraser, purge_periodically
@@ -20,7 +23,14 @@ from bot.texts import default_texts
 from channels.base import Channel
 from channels.webchat import WebChatChannel
 from channels.webchat.page import add_page_routes
+from handoff.bus import LocalBus, RedisBus
 from handoff.cases import PRIORITIES, CaseQueue
+from handoff.console.api import CONSOLE, ConsoleApi, add_console_routes
+from handoff.console.auth import Sessions
+from handoff.console.hub import ConsoleHub
+from handoff.console.page import add_console_page
+from handoff.escalation import escalate_periodically
+from handoff.oncall import OnCall, TelegramOnCall
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +41,7 @@ ROUTER = web.AppKey("router", Router)
 RASA = web.AppKey("rasa", RasaClient)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CHANNELS = web.AppKey("channels", dict)
+NOTICES = web.AppKey("notices", CaseNotices)
 
 # Fields of her case that the action server may set while she waits.
 CASE_FIELDS = {"region", "safe_to_chat", "intake_done", "summary"}
@@ -50,23 +61,41 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(_resources)
     add_page_routes(app)
+    add_console_page(app)
+    add_console_routes(app)
     app.router.add_get("/health", health)
     app.router.add_post("/internal/handoff", internal_handoff)
     app.router.add_post("/internal/conversations/{conversation_id}/case", internal_update_case)
     return app
 
 
+def _on_call(settings: Settings) -> OnCall:
+    telegram = settings.telegram
+    if telegram is None or not telegram.oncall_chat_ids:
+        logger.info("no on-call Telegram chats configured: escalations are only logged", extra={"event": "oncall_off"})
+        return OnCall()
+    return TelegramOnCall(telegram.bot_token, telegram.oncall_chat_ids, telegram.api_base, settings.public_url + "/console")
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    settings.var_dir.mkdir(parents=True, exist_ok=True)  # the embedded SQLite store lives there
     store = Store(settings.store_url)
     await store.run(store.create_schema)
     cipher = Cipher(settings.data_key)
+    bus = RedisBus(settings.redis_url, cipher) if settings.redis_url else LocalBus()
+    await bus.start()
     http = aiohttp.ClientSession()
     rasa = RasaClient(http, settings.rasa_url, settings.internal_token)
-    queue = CaseQueue(store, cipher)
+    queue = CaseQueue(store, cipher, bus)
     eraser = Eraser(store, settings.tracker_url)
-    channels: dict[str, Channel] = app[CHANNELS]
-    app[STORE], app[QUEUE], app[RASA], app[HTTP] = store, queue, rasa, http
+    texts = default_texts()
+    outbox = Outbox(store, cipher, app[CHANNELS])
+    oncall = _on_call(settings)
+    notices = CaseNotices(queue, store, outbox, texts, oncall)
+    queue.subscribe(notices)
+    hub = ConsoleHub(store, bus)
+    app[STORE], app[QUEUE], app[RASA], app[HTTP], app[NOTICES] = store, queue, rasa, http, notices
     app[ROUTER] = Router(
         secret=settings.secret,
         store=store,
@@ -74,13 +103,26 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         queue=queue,
         rasa=rasa,
         eraser=eraser,
-        texts=default_texts(),
-        channels=channels,
+        texts=texts,
+        outbox=outbox,
+        notices=notices,
         max_text_chars=settings.max_text_chars,
     )
-    purge = asyncio.create_task(purge_periodically(eraser, store, settings.retention_days))
+    app[CONSOLE] = ConsoleApi(
+        store=store, cipher=cipher, queue=queue, sessions=Sessions(store, settings.secret), hub=hub,
+        deliver=outbox.send_to, sla_seconds=settings.handoff_sla_seconds,
+    )
+    tasks = [
+        asyncio.create_task(purge_periodically(eraser, store, settings.retention_days)),
+        asyncio.create_task(escalate_periodically(queue, settings.handoff_sla_seconds)),
+        asyncio.create_task(hub.keep_presence()),
+    ]
     yield
-    purge.cancel()
+    for task in tasks:
+        task.cancel()
+    await hub.close_all()
+    await bus.stop()
+    await oncall.close()
     await http.close()
     eraser.dispose()
     store.dispose()
@@ -124,9 +166,16 @@ async def internal_handoff(request: web.Request) -> web.Response:
         danger=bool(body.get("danger")),
         summary=str(body.get("summary") or ""),
     )
-    position = await queue.position(case) if case["status"] == "queued" else 0
+    position = 0
+    if case["status"] == "queued":
+        position = await queue.position(case)
+        # The action tells her this place in line; later changes are told by the notices.
+        await store.run(store.set_told_position, case["id"], position)
+    online = len(await request.app[CONSOLE].hub.online_usernames())
     logger.info("handoff requested", extra={"event": "handoff", "status": case["priority"]})
-    return web.json_response({"case_id": case["id"], "status": case["status"], "position": position})
+    return web.json_response(
+        {"case_id": case["id"], "status": case["status"], "position": position, "counsellors_online": online}
+    )
 
 
 async def internal_update_case(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.accounts import ROLES
+from handoff.accounts import ROLES
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 
@@ -46,7 +46,7 @@ def _demo_login(settings: Settings) -> tuple[str, str] | None:
     """On the embedded defaults, a demo counsellor account made once, so the console can be tried."""
     if settings.database_url:
         return None
-    from bot.accounts import add_user, new_password
+    from handoff.accounts import add_user, new_password
     from bot.store import Store
 
     path = settings.var_dir / "demo-login.txt"
@@ -186,7 +186,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from bot.accounts import AccountError, add_user
+    from handoff.accounts import AccountError, add_user
     from bot.store import Store
 
     password = sys.stdin.readline().rstrip("\n")
@@ -201,6 +201,23 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         store.dispose()
     print(f"maak: account {args.name!r} ({args.role}) created")
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bot.bench import bench
+
+    password = args.password
+    if args.url and args.handoff and password is None:
+        # Like `maak user add`: a password on the command line would show in `ps`.
+        password = sys.stdin.readline().rstrip("\n")
+    return bench(
+        handoff=args.handoff,
+        conversations=args.conversations,
+        messages=args.messages,
+        url=args.url,
+        username=args.username,
+        password=password,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     shell_cmd = commands.add_parser("shell", help="talk to a running Maak in the terminal")
     shell_cmd.add_argument("--url", default="http://localhost:8080", help="where Maak runs")
     shell_cmd.set_defaults(func=cmd_shell)
+
+    bench = commands.add_parser("bench", help="load benchmark through the whole stack; prints a JSON report")
+    bench.add_argument("--handoff", action="store_true", help="time urgent message → case on the console")
+    bench.add_argument("--conversations", type=int, help="concurrent conversations (default 50 with --handoff, else 20)")
+    bench.add_argument("--messages", type=int, default=5, help="messages per conversation, without --handoff")
+    bench.add_argument("--url", help="a running Maak (default: start one as `maak run` would)")
+    bench.add_argument("--username", help="with --url --handoff: a counsellor account")
+    bench.add_argument("--password", help="its password (default: read from stdin)")
+    bench.set_defaults(func=cmd_bench)
 
     user = commands.add_parser("user", help="accounts").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="create an account; the password is read from stdin")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-_FIELDS = ("event", "channel", "chars", "status")
+_FIELDS = ("event", "channel", "chars", "status", "case_id", "alerted")
 
 
 class EventFormatter(logging.Formatter):

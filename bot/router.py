@@ -2,22 +2,26 @@
 
 Pseudonymise → is a counsellor talking with her? relay to the case : send to Rasa and deliver its
 replies. If Rasa cannot answer, the message is kept in a case for a human, and danger found by the
-lexicon still opens an urgent case with the emergency numbers.
+lexicon still opens an urgent case with the emergency numbers. Her choice of a callback window
+(a button the bot offers when no counsellor is online) is recorded on her case by the router itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
-from typing import Any, Mapping
+from typing import Any
 
+from bot.notices import CaseNotices
+from bot.outbox import Outbox
 from bot.privacy import Cipher, conversation_id
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.retention import Eraser
 from bot.store import Store
 from bot.texts import DEFAULT_LANG, Texts
-from channels.base import Channel, DeliveryFailed, InboundMessage, OutboundMessage
+from channels.base import InboundMessage, OutboundMessage
 from facts import LANGS
 from handoff.cases import CaseQueue
 from nlu.commands import command
@@ -29,6 +33,21 @@ logger = logging.getLogger(__name__)
 # Control characters (but not newlines and tabs) and non-characters are dropped from her text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 QUICK_EXIT = {"maak": "quick_exit"}
+# The payload of the callback-window buttons (domain.yml, utter_handoff_offline).
+_CALLBACK = re.compile(r'^/callback_window(\{.*\})$')
+CALLBACK_WINDOWS = ("morning", "afternoon", "evening", "anytime", "none")
+
+
+def callback_window(text: str) -> str | None:
+    """The window chosen by a callback button's payload, or None if the text is not one."""
+    match = _CALLBACK.match(text)
+    if not match:
+        return None
+    try:
+        window = json.loads(match.group(1)).get("window")
+    except (ValueError, AttributeError):
+        return None
+    return window if window in CALLBACK_WINDOWS else None
 
 
 def clean_text(text: str) -> str:
@@ -48,7 +67,8 @@ class Router:
         rasa: RasaClient,
         eraser: Eraser,
         texts: Texts,
-        channels: Mapping[str, Channel],
+        outbox: Outbox,
+        notices: CaseNotices,
         max_text_chars: int,
     ) -> None:
         self._secret = secret
@@ -58,11 +78,11 @@ class Router:
         self._rasa = rasa
         self._eraser = eraser
         self._texts = texts
-        self._channels = channels
+        self._outbox = outbox
+        self._notices = notices
         self._max_chars = max_text_chars
         # One message at a time per conversation, so her messages and the replies keep their order.
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._told_position: dict[str, int] = {}
 
     async def handle(self, message: InboundMessage) -> None:
         """Handle one message from her; never raises, never drops it."""
@@ -84,7 +104,6 @@ class Router:
                 self._locks[conv] = (lock, users - 1)
 
     async def _handle(self, conv: str, message: InboundMessage) -> None:
-        channel = self._channels[message.channel]
         known_lang = await self._store.run(
             self._store.touch_contact, conv, message.channel, self._cipher.encrypt(message.sender)
         )
@@ -93,15 +112,21 @@ class Router:
         logger.info("message received", extra={"event": "inbound", "channel": message.channel, "chars": len(text)})
 
         if message.unsupported:
-            await self._say(channel, message.sender, self._texts.get("not_text", lang))
+            await self._say(message, self._texts.get("not_text", lang))
             return
         if not text:
-            await self._say(channel, message.sender, self._texts.get("empty_message", lang))
+            await self._say(message, self._texts.get("empty_message", lang))
             return
 
         case = await self._queue.open_case_for(conv)
+        window = callback_window(text)
+        if window is not None:
+            if case is not None:
+                await self._queue.update(case["id"], callback_window=window)
+            await self._say(message, self._texts.get(f"callback_{'declined' if window == 'none' else 'noted'}", lang))
+            return
         if case and (case["status"] == "claimed" or case["intake_done"]):
-            await self._relay(conv, message, channel, case, text, lang)
+            await self._relay(conv, message, case, text, lang)
             return
         if case:
             await self._queue.append(case, "user", text)
@@ -115,41 +140,39 @@ class Router:
             return
 
         if len(text) > self._max_chars:
-            await self._say(channel, message.sender, self._texts.get("too_long", lang))
+            await self._say(message, self._texts.get("too_long", lang))
+        if case is None and replies:
+            # A handoff during this turn opened her case: the counsellor's chat starts with this message.
+            case = await self._queue.open_case_for(conv)
+            if case:
+                await self._queue.append(case, "user", text)
         forget = False
         for reply in replies:
             control = (reply.custom or {}).get("maak")
             if control == "forget":
                 forget = True
                 continue
-            await self._say(channel, message.sender, reply)
+            await self._say(message, reply)
             if case and reply.text:
                 await self._queue.append(case, "bot", reply.text)
         if forget:
             await self._store.run(self._eraser.erase, conv)
-            self._told_position.pop(conv, None)
 
-    async def _relay(
-        self, conv: str, message: InboundMessage, channel: Channel, case: dict[str, Any], text: str, lang: str
-    ) -> None:
-        """A counsellor has her case: her words go to the case; only the safety commands answer."""
+    async def _relay(self, conv: str, message: InboundMessage, case: dict[str, Any], text: str, lang: str) -> None:
+        """A counsellor has her case (or will): her words go to the case; only the safety commands answer."""
         wanted = command(text)
         if wanted == "forget_me":
-            await self._say(channel, message.sender, self._texts.get("forgotten", lang))
+            await self._say(message, self._texts.get("forgotten", lang))
             await self._store.run(self._eraser.erase, conv)
-            self._told_position.pop(conv, None)
             return
         await self._queue.append(case, "user", text)
         if wanted == "stop":
-            await self._say(channel, message.sender, self._texts.get("stopped", lang))
-            await self._say(channel, message.sender, OutboundMessage(custom=QUICK_EXIT))
+            await self._say(message, self._texts.get("stopped", lang))
+            await self._say(message, OutboundMessage(custom=QUICK_EXIT))
         elif wanted == "ask_emergency_numbers":
-            await self._say(channel, message.sender, self._texts.get("numbers", lang))
+            await self._say(message, self._texts.get("numbers", lang))
         elif case["status"] == "queued":
-            position = await self._queue.position(case)
-            if self._told_position.get(conv) != position:
-                self._told_position[conv] = position
-                await self._say(channel, message.sender, self._texts.get("handoff_waiting", lang, position=position))
+            await self._notices.tell_position(conv, case)
 
     async def _keep_for_a_human(
         self, conv: str, message: InboundMessage, text: str, lang: str, already_kept: bool = False
@@ -169,9 +192,7 @@ class Router:
                 await self._queue.append(case, "user", text)
         except Exception:
             logger.exception("could not keep a message for a human", extra={"event": "keep_failed"})
-        channel = self._channels.get(message.channel)
-        if channel is not None:
-            await self._say(channel, message.sender, self._texts.get("urgent_fallback" if urgent else "unavailable_kept", lang))
+        await self._say(message, self._texts.get("urgent_fallback" if urgent else "unavailable_kept", lang))
 
     async def _language(self, conv: str, text: str, known: str | None, hint: str | None) -> str:
         """Her language: this message's if clear, else the last one seen, else the page's language.
@@ -187,9 +208,6 @@ class Router:
             await self._store.run(self._store.set_contact_lang, conv, lang)
         return lang
 
-    async def _say(self, channel: Channel, address: str, reply: OutboundMessage | str) -> None:
-        message = OutboundMessage(text=reply) if isinstance(reply, str) else reply
-        try:
-            await channel.send(address, message)
-        except DeliveryFailed as exc:
-            logger.error("delivery failed: %s", exc, extra={"event": "delivery_failed", "channel": channel.name})
+    async def _say(self, to: InboundMessage, reply: OutboundMessage | str) -> None:
+        """Answer her on the channel and address her message came from."""
+        await self._outbox.send(to.channel, to.sender, reply)

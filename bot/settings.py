@@ -63,6 +63,8 @@ class Settings:
     whatsapp: WhatsAppSettings | None = None
     telegram: TelegramSettings | None = None
     log_level: str = "INFO"
+    # Where counsellors reach the console from outside (links in on-call alerts).
+    public_url: str = ""
 
     @property
     def store_url(self) -> str:
@@ -186,4 +188,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         whatsapp=_whatsapp(env),
         telegram=_telegram(env),
         log_level=level,
+        public_url=(env.get("MAAK_PUBLIC_URL") or f"http://localhost:{_int(env, 'MAAK_PORT', 8080, 1)}").rstrip("/"),
     )

@@ -51,6 +51,11 @@ cases = sa.Table(
     sa.Column("claimed_at", sa.DateTime(timezone=True)),
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("outcome", sa.String(32)),
+    # Set once, by whichever gateway replica escalates an urgent case past the SLA first.
+    sa.Column("escalated_at", sa.DateTime(timezone=True)),
+    sa.Column("callback_window", sa.String(16)),
+    # The place in line she was last told, so that each change is told once across replicas.
+    sa.Column("told_position", sa.Integer),
 )
 
 case_messages = sa.Table(
@@ -61,6 +66,7 @@ case_messages = sa.Table(
     sa.Column("author", sa.String(16), nullable=False),
     sa.Column("text_enc", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("counsellor", sa.String(64)),
     sa.Column("delivery_error", sa.String(64)),
 )
 
@@ -71,6 +77,39 @@ users = sa.Table(
     sa.Column("username", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Refreshed while the console is connected: who is online, whatever the replica.
+    sa.Column("seen_at", sa.DateTime(timezone=True)),
+)
+
+sessions = sa.Table(
+    "maak_sessions",
+    metadata,
+    # Only a hash of the cookie value is kept: a copy of the table opens no session.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+login_failures = sa.Table(
+    "maak_login_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # Hashes of the name tried and of the address it came from.
+    sa.Column("name_key", sa.String(64), nullable=False, index=True),
+    sa.Column("ip_key", sa.String(64), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+referrals = sa.Table(
+    "maak_referrals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("maak_cases.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("service_id", sa.String(64), nullable=False),
+    sa.Column("note_enc", sa.Text),
+    sa.Column("created_by", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -113,7 +152,19 @@ class Store:
         self.engine = create_store_engine(url)
 
     def create_schema(self) -> None:
+        """Create missing tables, and add columns that a newer Maak defines to existing tables.
+
+        Added columns are all nullable, so an older database is upgraded in place on start-up.
+        """
         metadata.create_all(self.engine)
+        inspector = sa.inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                present = {column["name"] for column in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -169,6 +220,7 @@ class Store:
         with self.engine.begin() as conn:
             case_ids = sa.select(cases.c.id).where(cases.c.conversation_id == conversation_id)
             conn.execute(sa.delete(case_messages).where(case_messages.c.case_id.in_(case_ids)))
+            conn.execute(sa.delete(referrals).where(referrals.c.case_id.in_(case_ids)))
             conn.execute(sa.delete(cases).where(cases.c.conversation_id == conversation_id))
             conn.execute(sa.delete(contacts).where(contacts.c.conversation_id == conversation_id))
 
@@ -227,9 +279,59 @@ class Store:
                 return None
             return dict(conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one())
 
-    def list_cases(self, status: str) -> list[dict[str, Any]]:
+    def list_cases(self, status: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Cases in `status`: queued by priority then age, claimed oldest first, closed newest first."""
+        query = sa.select(cases).where(cases.c.status == status)
+        if status == "queued":
+            rank = sa.case({"urgent": 0, "high": 1}, value=cases.c.priority, else_=2)
+            query = query.order_by(rank, cases.c.id)
+        elif status == "closed":
+            query = query.order_by(cases.c.closed_at.desc(), cases.c.id.desc())
+        else:
+            query = query.order_by(cases.c.claimed_at, cases.c.id)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(cases).where(cases.c.status == status).order_by(cases.c.created_at)).mappings()
+            return [dict(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def set_told_position(self, case_id: int, position: int) -> bool:
+        """Record the place in line she is about to be told; False if she already was told it."""
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    sa.update(cases)
+                    .where(
+                        cases.c.id == case_id,
+                        sa.or_(cases.c.told_position.is_(None), cases.c.told_position != position),
+                    )
+                    .values(told_position=position)
+                ).rowcount
+            )
+
+    def mark_escalated(self, case_id: int) -> dict[str, Any] | None:
+        """Mark a still-queued case escalated; None if another replica did it or it was claimed."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                sa.update(cases)
+                .where(cases.c.id == case_id, cases.c.status == "queued", cases.c.escalated_at.is_(None))
+                .values(escalated_at=utcnow())
+            ).rowcount
+            if not changed:
+                return None
+            return dict(conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one())
+
+    def overdue_urgent_cases(self, older_than: timedelta) -> list[dict[str, Any]]:
+        """Urgent cases still queued after `older_than` and not escalated yet."""
+        cutoff = utcnow() - older_than
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(cases)
+                .where(
+                    cases.c.status == "queued",
+                    cases.c.priority == "urgent",
+                    cases.c.escalated_at.is_(None),
+                    cases.c.created_at < cutoff,
+                )
+                .order_by(cases.c.id)
+            ).mappings()
             return [dict(r) for r in rows]
 
     def queue_position(self, case: dict[str, Any], priority_rank: dict[str, int]) -> int:
@@ -250,11 +352,18 @@ class Store:
             ).scalar_one()
         return int(ahead) + 1
 
-    def add_case_message(self, case_id: int, author: str, text_enc: str) -> int:
+    def add_case_message(self, case_id: int, author: str, text_enc: str, counsellor: str | None = None) -> dict[str, Any]:
         with self.engine.begin() as conn:
-            return conn.execute(
-                sa.insert(case_messages).values(case_id=case_id, author=author, text_enc=text_enc, created_at=utcnow())
+            message_id = conn.execute(
+                sa.insert(case_messages).values(
+                    case_id=case_id, author=author, text_enc=text_enc, counsellor=counsellor, created_at=utcnow()
+                )
             ).inserted_primary_key[0]
+            return dict(conn.execute(sa.select(case_messages).where(case_messages.c.id == message_id)).mappings().one())
+
+    def set_delivery_error(self, message_id: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(case_messages).where(case_messages.c.id == message_id).values(delivery_error=error[:64]))
 
     def case_messages(self, case_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -274,3 +383,94 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
         return dict(row) if row else None
+
+    def list_users(self, roles: tuple[str, ...]) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(users.c.username, users.c.role, users.c.seen_at)
+                .where(users.c.role.in_(roles))
+                .order_by(users.c.username)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def touch_user(self, username: str) -> None:
+        """The console of `username` is connected now."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(users).where(users.c.username == username).values(seen_at=utcnow()))
+
+    def users_online(self, roles: tuple[str, ...], within: timedelta) -> list[str]:
+        """Names of the accounts with `roles` whose console was connected within `within`."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(users.c.username).where(users.c.role.in_(roles), users.c.seen_at >= utcnow() - within)
+                ).scalars()
+            )
+
+    def add_audit(self, actor: str, action: str, case_id: int | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(audit_log).values(at=utcnow(), actor=actor, action=action, case_id=case_id))
+
+    def audit_entries(self, case_id: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(audit_log).order_by(audit_log.c.id)
+        if case_id is not None:
+            query = query.where(audit_log.c.case_id == case_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # -- console sessions and login attempts -----------------------------------------------
+    def add_session(self, token_hash: str, username: str, csrf_token: str, lifetime: timedelta) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(sessions).where(sessions.c.expires_at < utcnow()))
+            conn.execute(
+                sa.insert(sessions).values(
+                    token_hash=token_hash, username=username, csrf_token=csrf_token, expires_at=utcnow() + lifetime
+                )
+            )
+
+    def get_session(self, token_hash: str) -> dict[str, Any] | None:
+        """The live session with this token hash, with its user's role."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(sessions.c.username, sessions.c.csrf_token, users.c.role)
+                    .join(users, users.c.username == sessions.c.username)
+                    .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > utcnow())
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def delete_session(self, token_hash: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(sessions).where(sessions.c.token_hash == token_hash))
+
+    def add_login_failure(self, name_key: str, ip_key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(login_failures).values(name_key=name_key, ip_key=ip_key, at=utcnow()))
+
+    def login_failures_since(self, name_key: str, ip_key: str, within: timedelta) -> tuple[int, int]:
+        """Failed logins within `within` for this name, and from this address."""
+        since = utcnow() - within
+        with self.engine.connect() as conn:
+            by_name = conn.execute(
+                sa.select(sa.func.count()).where(login_failures.c.name_key == name_key, login_failures.c.at >= since)
+            ).scalar_one()
+            by_ip = conn.execute(
+                sa.select(sa.func.count()).where(login_failures.c.ip_key == ip_key, login_failures.c.at >= since)
+            ).scalar_one()
+        return int(by_name), int(by_ip)
+
+    def clear_login_failures(self, name_key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(login_failures).where(login_failures.c.name_key == name_key))
+
+    # -- referrals --------------------------------------------------------------------------
+    def add_referral(self, case_id: int, service_id: str, note_enc: str | None, created_by: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.insert(referrals).values(
+                    case_id=case_id, service_id=service_id, note_enc=note_enc, created_by=created_by, created_at=utcnow()
+                )
+            ).inserted_primary_key[0]

@@ -1,7 +1,8 @@
 """The case state machine and its queue, persisted in the store.
 
 A case is `queued` until a counsellor claims it, `claimed` while she talks with one, and `closed`
-with an outcome. Her messages are appended to her open case, whatever the channel.
+with an outcome. Her messages are appended to her open case, whatever the channel. Every change
+is told to this replica's listeners (who tell her) and published on the bus (every console).
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from typing import Any, Awaitable, Callable
 
 from bot.privacy import Cipher
 from bot.store import Store, utcnow
+from handoff.bus import LocalBus
 
 logger = logging.getLogger(__name__)
 
@@ -34,30 +37,49 @@ class InvalidTransition(ValueError):
 
 @dataclass(frozen=True)
 class CaseEvent:
-    """What the console hears about: `case_opened`, `case_updated`, `message`, `case_closed`."""
+    """What the console hears about: `case_opened`, `case_updated`, `message`, `case_closed`.
+
+    `change` says what happened, for those who act on it: `opened`, `card`, `claimed`,
+    `transferred`, `requeued`, `escalated`, `closed` or `message`.
+    """
 
     type: str
     case: dict[str, Any]
+    change: str
     message: dict[str, Any] | None = None
+    conversation_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The event as the console's WebSocket sends it (no conversation id)."""
+        event: dict[str, Any] = {"type": self.type, "change": self.change, "case": self.case}
+        if self.message is not None:
+            event["message"] = self.message
+        return event
 
 
 Listener = Callable[[CaseEvent], Awaitable[None]]
+CARD_FIELDS = {"region", "safe_to_chat", "intake_done", "lang", "category", "summary", "callback_window"}
 
 
 class CaseQueue:
-    """Opens, updates and lists cases; tells listeners about every change."""
+    """Opens, changes and lists cases; tells this replica's listeners and every console."""
 
-    def __init__(self, store: Store, cipher: Cipher) -> None:
+    def __init__(self, store: Store, cipher: Cipher, bus: LocalBus | None = None) -> None:
         self._store = store
         self._cipher = cipher
+        self._bus = bus or LocalBus()
         self._listeners: list[Listener] = []
         # One open case per conversation even when two of her messages arrive at once.
         self._open_lock = asyncio.Lock()
 
     def subscribe(self, listener: Listener) -> None:
+        """`listener` hears every change made on this replica (not those of other replicas)."""
         self._listeners.append(listener)
 
-    async def _emit(self, event: CaseEvent) -> None:
+    async def _emit(self, type_: str, case: dict[str, Any], change: str, message: dict[str, Any] | None = None) -> None:
+        event = CaseEvent(type_, self.public(case), change, message, case["conversation_id"])
+        # Consoles first: a counsellor seeing an urgent case must not wait for anything else.
+        await self._bus.publish(event.as_dict())
         for listener in self._listeners:
             try:
                 await listener(event)
@@ -93,7 +115,7 @@ class CaseQueue:
                     danger=danger,
                     summary_enc=self._cipher.encrypt(summary),
                 )
-                await self._emit(CaseEvent("case_opened", self.public(case)))
+                await self._emit("case_opened", case, "opened")
                 return case
             changes: dict[str, Any] = {}
             if PRIORITIES[priority] < PRIORITIES[case["priority"]]:
@@ -107,25 +129,23 @@ class CaseQueue:
                 changes["summary_enc"] = self._cipher.encrypt(summary)
             if changes:
                 case = await self._store.run(self._store.update_case, case["id"], **changes)
-                await self._emit(CaseEvent("case_updated", self.public(case)))
+                await self._emit("case_updated", case, "card")
             return case
 
     async def update(self, case_id: int, **changes: Any) -> dict[str, Any]:
         """Update the case card (region, safe to chat, intake done…) while she waits."""
-        allowed = {"region", "safe_to_chat", "intake_done", "lang", "category", "summary"}
-        unknown = set(changes) - allowed
+        unknown = set(changes) - CARD_FIELDS
         if unknown:
             raise ValueError(f"cannot change {sorted(unknown)}")
         if "summary" in changes:
             changes["summary_enc"] = self._cipher.encrypt(str(changes.pop("summary")))
-        if await self._store.run(self._store.get_case, case_id) is None:
-            raise CaseNotFound(case_id)
+        await self.get(case_id)
         case = await self._store.run(self._store.update_case, case_id, **changes)
-        await self._emit(CaseEvent("case_updated", self.public(case)))
+        await self._emit("case_updated", case, "card")
         return case
 
     async def transition(
-        self, case_id: int, status: str, from_statuses: set[str] | None = None, **values: Any
+        self, case_id: int, status: str, change: str, from_statuses: set[str] | None = None, **values: Any
     ) -> dict[str, Any]:
         """Move a case to `status`, atomically, from any state the transition table allows.
 
@@ -138,29 +158,76 @@ class CaseQueue:
             allowed &= from_statuses
         case = await self._store.run(self._store.transition_case, case_id, allowed, status=status, **values)
         if case is None:
-            current = await self._store.run(self._store.get_case, case_id)
-            if current is None:
-                raise CaseNotFound(case_id)
+            current = await self.get(case_id)
             raise InvalidTransition(f"{current['status']} → {status}")
-        await self._emit(CaseEvent("case_closed" if status == "closed" else "case_updated", self.public(case)))
+        await self._emit("case_closed" if status == "closed" else "case_updated", case, change)
         return case
 
     async def claim(self, case_id: int, counsellor: str) -> dict[str, Any]:
         """A counsellor takes a queued case; of several claiming at once, exactly one wins."""
-        return await self.transition(case_id, "claimed", {"queued"}, claimed_by=counsellor, claimed_at=utcnow())
+        return await self.transition(
+            case_id, "claimed", "claimed", {"queued"}, claimed_by=counsellor, claimed_at=utcnow(), told_position=None
+        )
+
+    async def transfer(self, case_id: int, to: str | None, holder: str | None = None) -> dict[str, Any]:
+        """Hand a claimed case to a colleague, or back to the queue when `to` is None.
+
+        With `holder`, only succeeds if that counsellor still holds the case.
+        """
+        case = await self.get(case_id)
+        if holder is not None and case["claimed_by"] != holder:
+            raise InvalidTransition("the case is held by someone else")
+        if to is None:
+            return await self.transition(case_id, "queued", "requeued", {"claimed"}, claimed_by=None, claimed_at=None)
+        return await self.transition(case_id, "claimed", "transferred", {"claimed"}, claimed_by=to, claimed_at=utcnow())
+
+    async def close(self, case_id: int, outcome: str) -> dict[str, Any]:
+        return await self.transition(case_id, "closed", "closed", outcome=outcome, closed_at=utcnow())
+
+    async def escalate_overdue(self, sla: timedelta) -> list[dict[str, Any]]:
+        """Mark urgent cases queued longer than `sla` as escalated; each by one replica only."""
+        escalated = []
+        for overdue in await self._store.run(self._store.overdue_urgent_cases, sla):
+            case = await self._store.run(self._store.mark_escalated, overdue["id"])
+            if case is not None:
+                escalated.append(case)
+                await self._emit("case_updated", case, "escalated")
+        return escalated
+
+    async def get(self, case_id: int) -> dict[str, Any]:
+        case = await self._store.run(self._store.get_case, case_id)
+        if case is None:
+            raise CaseNotFound(case_id)
+        return case
 
     async def open_case_for(self, conversation_id: str) -> dict[str, Any] | None:
         return await self._store.run(self._store.open_case_for, conversation_id)
 
+    async def list(self, status: str) -> list[dict[str, Any]]:
+        return await self._store.run(self._store.list_cases, status, 100 if status == "closed" else 500)
+
+    async def messages(self, case_id: int) -> list[dict[str, Any]]:
+        rows = await self._store.run(self._store.case_messages, case_id)
+        return [self.public_message(row) for row in rows]
+
     async def position(self, case: dict[str, Any]) -> int:
         return await self._store.run(self._store.queue_position, case, PRIORITIES)
 
-    async def append(self, case: dict[str, Any], author: str, text: str) -> None:
-        """Add one message to the case and tell the console."""
-        message_id = await self._store.run(self._store.add_case_message, case["id"], author, self._cipher.encrypt(text))
-        await self._emit(
-            CaseEvent("message", self.public(case), {"id": message_id, "author": author, "text": text})
+    async def append(self, case: dict[str, Any], author: str, text: str, counsellor: str | None = None) -> dict[str, Any]:
+        """Add one message to the case and tell the consoles; returns it as the console shows it."""
+        row = await self._store.run(
+            self._store.add_case_message, case["id"], author, self._cipher.encrypt(text), counsellor
         )
+        message = self.public_message(row)
+        await self._emit("message", case, "message", message)
+        return message
+
+    async def delivery_failed(self, case: dict[str, Any], message: dict[str, Any], error: str) -> dict[str, Any]:
+        """Record that a message could not reach her, and show it on every console."""
+        await self._store.run(self._store.set_delivery_error, message["id"], error)
+        message = {**message, "delivery_error": error[:64]}
+        await self._emit("message", case, "message", message)
+        return message
 
     def public(self, case: dict[str, Any]) -> dict[str, Any]:
         """The case as the console and the API show it (CONTRACTS' fields), texts decrypted."""
@@ -174,7 +241,29 @@ class CaseQueue:
             "category": case["category"],
             "danger": bool(case["danger"]),
             "safe_to_chat": case["safe_to_chat"],
-            "created_at": case["created_at"].isoformat() if case["created_at"] else None,
+            "created_at": _iso(case["created_at"]),
             "claimed_by": case["claimed_by"],
+            "escalated": case["escalated_at"] is not None,
+            "callback_window": case["callback_window"],
+            "outcome": case["outcome"],
             "summary": self._cipher.decrypt(case["summary_enc"]) if case["summary_enc"] else "",
         }
+
+    def public_message(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": row["id"],
+            "author": row["author"],
+            "text": self._cipher.decrypt(row["text_enc"]),
+            "created_at": _iso(row["created_at"]),
+            "counsellor": row["counsellor"],
+            "delivery_error": row["delivery_error"],
+        }
+
+
+def _iso(moment: Any) -> str | None:
+    """ISO 8601 with the UTC offset; SQLite gives naive datetimes back, which are UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.isoformat()

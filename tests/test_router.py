@@ -9,6 +9,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.notices import CaseNotices
+from bot.outbox import Outbox
 from bot.privacy import Cipher, conversation_id
 from bot.rasa_client import RasaClient
 from bot.retention import Eraser
@@ -17,6 +19,8 @@ from bot.store import Store
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OutboundMessage
 from handoff.cases import CaseQueue
+from handoff.oncall import OnCall
+from tests.fakes import FakeRasa, serve
 
 SECRET = b"router-test-secret"
 
@@ -34,33 +38,12 @@ class RecordingChannel(Channel):
         return [m.text for _, m in self.sent if m.text]
 
 
-class FakeRasa:
-    """A loopback stand-in for Rasa's REST channel: replies, fails, or is absent."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.replies: list[dict[str, Any]] = [{"text": "bot reply"}]
-        self.status = 200
-
-    async def webhook(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
-        if self.status != 200:
-            return web.Response(status=self.status)
-        return web.json_response(self.replies)
-
-
 @pytest.fixture
 async def fake_rasa():
     fake = FakeRasa()
-    app = web.Application()
-    app.router.add_post("/webhooks/rest/webhook", fake.webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    yield fake
-    await runner.cleanup()
+    async for url in serve(fake.app()):
+        fake.url = url
+        yield fake
 
 
 @pytest.fixture
@@ -70,6 +53,9 @@ async def setup(tmp_path, fake_rasa):
     cipher = Cipher(b"key")
     queue = CaseQueue(store, cipher)
     channel = RecordingChannel()
+    outbox = Outbox(store, cipher, {"webchat": channel})
+    notices = CaseNotices(queue, store, outbox, default_texts(), OnCall())
+    queue.subscribe(notices)
     async with aiohttp.ClientSession() as http:
         router = Router(
             secret=SECRET,
@@ -79,7 +65,8 @@ async def setup(tmp_path, fake_rasa):
             rasa=RasaClient(http, fake_rasa.url, "token", timeout=5),
             eraser=Eraser(store, f"sqlite:///{tmp_path / 'tracker.db'}"),
             texts=default_texts(),
-            channels={"webchat": channel},
+            outbox=outbox,
+            notices=notices,
             max_text_chars=2000,
         )
         yield router, store, queue, channel, fake_rasa
@@ -141,7 +128,8 @@ async def test_a_long_message_is_cut_for_the_nlu_and_she_is_told(setup):
 async def test_while_a_counsellor_has_her_case_the_bot_is_silent(setup):
     router, store, queue, channel, rasa = setup
     case = await queue.open_case(conv(), channel="webchat", priority="urgent")
-    await queue.transition(case["id"], "claimed", claimed_by="counsellor-1")
+    await queue.claim(case["id"], "counsellor-1")
+    channel.sent.clear()  # she was told a counsellor joined
     await router.handle(message("il est parti, je suis seule maintenant"))
     assert rasa.received == []
     assert channel.texts() == []
@@ -151,7 +139,7 @@ async def test_while_a_counsellor_has_her_case_the_bot_is_silent(setup):
 async def test_stop_and_forget_work_during_a_handoff(setup):
     router, store, queue, channel, rasa = setup
     case = await queue.open_case(conv(), channel="webchat", priority="high")
-    await queue.transition(case["id"], "claimed", claimed_by="counsellor-1")
+    await queue.claim(case["id"], "counsellor-1")
     await router.handle(message("stop"))
     assert {"maak": "quick_exit"} in [m.custom for _, m in channel.sent]
     await router.handle(message("/forget"))

@@ -6,6 +6,7 @@ import re
 import secrets
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from bot.store import Store
 
@@ -36,3 +37,17 @@ def add_user(store: Store, username: str, role: str, password: str) -> None:
 def new_password() -> str:
     return secrets.token_urlsafe(12)
 
+
+
+# Verified against for unknown names, so that a wrong name takes as long as a wrong password.
+_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def check_password(store: Store, username: str, password: str) -> dict | None:
+    """The account if the password is right, else None (same time and answer for an unknown name)."""
+    user = store.get_user(username) if _USERNAME.match(username) else None
+    try:
+        _hasher.verify(user["password_hash"] if user else _UNKNOWN_USER_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    return user

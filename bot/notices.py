@@ -1,0 +1,67 @@
+"""What she is told about her case: a counsellor joined, her place in line, the wait is long, the bot is back.
+
+`CaseNotices` listens to the case changes made on this replica. Each change happens on exactly one
+replica, and the place in line she was told is recorded on the case in the database, so she hears
+each piece of news once, whatever the number of gateways.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.outbox import Outbox
+from bot.store import Store
+from bot.texts import Texts
+from handoff.cases import CaseEvent, CaseQueue
+from handoff.oncall import OnCall
+
+logger = logging.getLogger(__name__)
+
+
+class CaseNotices:
+    """Tells her, on her channel and in her language, what happens to her case."""
+
+    def __init__(self, queue: CaseQueue, store: Store, outbox: Outbox, texts: Texts, oncall: OnCall) -> None:
+        self._queue = queue
+        self._store = store
+        self._outbox = outbox
+        self._texts = texts
+        self._oncall = oncall
+
+    async def __call__(self, event: CaseEvent) -> None:
+        conv, case = event.conversation_id, event.case
+        if event.change == "claimed":
+            await self._tell(conv, case, "handoff_joined")
+        elif event.change == "closed":
+            await self._tell(conv, case, "handoff_resumed")
+        elif event.change == "requeued":
+            await self.tell_position(conv, case)
+        elif event.change == "escalated":
+            await self._tell(conv, case, "handoff_escalated")
+            await self._oncall.alert(case)
+        if event.change in {"opened", "claimed", "requeued", "closed", "card"}:
+            await self._positions_changed(exclude=case["id"])
+
+    async def tell_position(self, conv: str, case: dict, force: bool = False) -> None:
+        """Tell her her place in line if it changed since she was last told (or always, with `force`)."""
+        stored = await self._queue.get(case["id"])
+        if stored["status"] != "queued":
+            return
+        position = await self._queue.position(stored)
+        changed = await self._store.run(self._store.set_told_position, case["id"], position)
+        if changed or force:
+            await self._tell(conv, case, "handoff_waiting", position=position)
+
+    async def _positions_changed(self, exclude: int) -> None:
+        """Everyone still waiting whose place in line moved is told her new place."""
+        for position, waiting in enumerate(await self._queue.list("queued"), start=1):
+            # Only those the bot has handed over: during the questions of an urgent intake,
+            # the bot is still talking with her and has told her where she stands.
+            if waiting["id"] == exclude or waiting["told_position"] in (None, position):
+                continue
+            if await self._store.run(self._store.set_told_position, waiting["id"], position):
+                await self._tell(waiting["conversation_id"], waiting, "handoff_waiting", position=position)
+
+    async def _tell(self, conv: str, case: dict, key: str, **values: object) -> None:
+        lang = await self._outbox.language_of(conv) or case.get("lang")
+        await self._outbox.send_to(conv, self._texts.get(key, lang, **values))

@@ -1,0 +1,47 @@
+"""Everything sent to her, by the bot or by a counsellor, goes out here, on the channel she used."""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+from bot.privacy import Cipher
+from bot.store import Store
+from channels.base import Channel, DeliveryFailed, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Delivers to an address on a channel, or to a conversation through its stored contact."""
+
+    def __init__(self, store: Store, cipher: Cipher, channels: Mapping[str, Channel]) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._channels = channels
+
+    async def send(self, channel_name: str, address: str, reply: OutboundMessage | str) -> str | None:
+        """Send one message; returns None when delivered, else a short reason (already logged)."""
+        message = OutboundMessage(text=reply) if isinstance(reply, str) else reply
+        channel = self._channels.get(channel_name)
+        if channel is None:
+            error = f"channel {channel_name} is off"
+        else:
+            try:
+                await channel.send(address, message)
+                return None
+            except DeliveryFailed as exc:
+                error = str(exc) or type(exc).__name__
+        logger.error("delivery failed: %s", error, extra={"event": "delivery_failed", "channel": channel_name})
+        return error
+
+    async def send_to(self, conversation_id: str, reply: OutboundMessage | str) -> str | None:
+        """Send to a conversation through its contact; a reason if it cannot be reached."""
+        contact = await self._store.run(self._store.get_contact, conversation_id)
+        if contact is None:
+            return "no contact (erased)"
+        return await self.send(contact["channel"], self._cipher.decrypt(contact["address_enc"]), reply)
+
+    async def language_of(self, conversation_id: str) -> str | None:
+        contact = await self._store.run(self._store.get_contact, conversation_id)
+        return contact["lang"] if contact else None

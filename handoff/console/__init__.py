@@ -1,0 +1,1 @@
+"""The counsellor console: its page, its HTTP API and its live events."""

@@ -1,0 +1,164 @@
+"""Console sessions: login with a rate limit, a server-side session cookie, and CSRF checks.
+
+The cookie is HttpOnly and SameSite=Strict; the database keeps only its SHA-256, so sessions
+hold across replicas and restarts, and a leaked table opens nothing. Every request that changes
+something must echo the session's CSRF token in `X-CSRF-Token`, and a cross-site `Origin` is
+refused outright.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.store import Store
+from handoff.accounts import check_password
+
+logger = logging.getLogger(__name__)
+
+COOKIE = "maak_session"
+SESSION_LIFETIME = timedelta(hours=12)
+# Failed logins allowed within the window, per name and per address.
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_NAME = 5
+MAX_FAILURES_PER_ADDRESS = 20
+CONSOLE_ROLES = ("counsellor", "supervisor", "admin")
+SUPERVISING_ROLES = ("supervisor", "admin")
+
+
+@dataclass(frozen=True)
+class Session:
+    username: str
+    role: str
+    csrf_token: str
+
+    @property
+    def supervises(self) -> bool:
+        return self.role in SUPERVISING_ROLES
+
+    def as_json(self) -> dict[str, str]:
+        return {"username": self.username, "role": self.role, "csrf_token": self.csrf_token}
+
+
+def json_error(status: int, reason: str, **headers: str) -> web.HTTPException:
+    """An HTTP error whose body is `{"error": reason}`."""
+    kinds = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+             409: web.HTTPConflict, 429: web.HTTPTooManyRequests}
+    return kinds[status](text=json.dumps({"error": reason}), content_type="application/json", headers=headers or None)
+
+
+def may_read(session: Session, case: dict) -> bool:
+    """Need to know: a queued case is open to every counsellor (to choose one); a claimed or
+    closed case only to the counsellor who holds or held it, and to supervisors."""
+    return session.supervises or case["status"] == "queued" or case["claimed_by"] == session.username
+
+
+def for_session(session: Session, case: dict) -> dict:
+    """The case as this counsellor may see it: without her words when it is not hers to read."""
+    return case if may_read(session, case) else {**case, "summary": ""}
+
+
+def _digest(secret: bytes, value: str) -> str:
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
+
+
+class Sessions:
+    """Logs counsellors in and out and finds the session of a request."""
+
+    def __init__(self, store: Store, secret: bytes) -> None:
+        self._store = store
+        self._secret = secret
+
+    async def login(self, request: web.Request, username: str, password: str) -> tuple[Session, str]:
+        """Check the password (rate-limited); returns the session and the cookie value.
+
+        Raises:
+            HTTPException: 429 when too many attempts failed, 401 for a wrong name or password,
+                403 for an account that may not use the console.
+        """
+        name_key = _digest(self._secret, "name:" + username.lower())
+        ip_key = _digest(self._secret, "ip:" + (request.remote or "?"))
+        by_name, by_ip = await self._store.run(self._store.login_failures_since, name_key, ip_key, FAILURE_WINDOW)
+        if by_name >= MAX_FAILURES_PER_NAME or by_ip >= MAX_FAILURES_PER_ADDRESS:
+            logger.warning("login refused: too many failures", extra={"event": "login_rate_limited"})
+            raise json_error(429, "too many attempts, try again later",
+                             **{"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))})
+        user = await self._store.run(check_password, self._store, username, password)
+        if user is None:
+            await self._store.run(self._store.add_login_failure, name_key, ip_key)
+            logger.info("login failed", extra={"event": "login_failed"})
+            raise json_error(401, "wrong name or password")
+        if user["role"] not in CONSOLE_ROLES:
+            raise json_error(403, "this account cannot use the console")
+        await self._store.run(self._store.clear_login_failures, name_key)
+        token = secrets.token_urlsafe(32)
+        session = Session(user["username"], user["role"], secrets.token_urlsafe(24))
+        await self._store.run(
+            self._store.add_session, _digest(self._secret, token), session.username, session.csrf_token,
+            SESSION_LIFETIME,
+        )
+        await self._store.run(self._store.add_audit, session.username, "login")
+        return session, token
+
+    async def current(self, request: web.Request) -> Session | None:
+        token = request.cookies.get(COOKIE)
+        if not token or len(token) > 200:
+            return None
+        row = await self._store.run(self._store.get_session, _digest(self._secret, token))
+        if row is None or row["role"] not in CONSOLE_ROLES:
+            return None
+        return Session(row["username"], row["role"], row["csrf_token"])
+
+    async def logout(self, request: web.Request) -> None:
+        token = request.cookies.get(COOKIE)
+        if token and len(token) <= 200:
+            await self._store.run(self._store.delete_session, _digest(self._secret, token))
+
+    @staticmethod
+    def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+        response.set_cookie(
+            COOKIE, token, httponly=True, samesite="Strict", path="/", secure=request.secure,
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+        )
+
+
+def check_origin(request: web.Request) -> None:
+    """Refuse a request sent by another site's page (the cookie is SameSite, this is a second lock)."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        expected = {f"{scheme}://{request.host}" for scheme in ("http", "https")}
+        if origin not in expected:
+            raise json_error(403, "cross-site request")
+
+
+Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
+
+
+def console_only(sessions_of: Callable[[web.Request], Sessions], *, changes: bool) -> Callable[[Handler], Callable]:
+    """Decorate an API handler: a console session is required, and for changes a CSRF token."""
+
+    def decorate(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            check_origin(request)
+            session = await sessions_of(request).current(request)
+            if session is None:
+                raise json_error(401, "not logged in")
+            if changes:
+                sent = request.headers.get("X-CSRF-Token", "")
+                if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+                    raise json_error(403, "csrf")
+            return await handler(request, session)
+
+        wrapped.__name__ = handler.__name__
+        wrapped.__doc__ = handler.__doc__
+        return wrapped
+
+    return decorate

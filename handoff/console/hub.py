@@ -1,0 +1,95 @@
+"""The console's live events: one WebSocket per open console, fed by the case event bus.
+
+A connected console also marks its counsellor online (in the database, so every replica knows),
+which decides whether a woman asking for a counsellor hears that nobody is online right now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.store import Store
+from handoff.bus import Event, LocalBus
+from handoff.console.auth import CONSOLE_ROLES, Session, for_session, may_read
+
+logger = logging.getLogger(__name__)
+
+PRESENCE_EVERY_SECONDS = 15
+# Online = seen within this; a console that vanished without closing drops out after it.
+ONLINE_WITHIN = timedelta(seconds=45)
+MAX_CLIENT_MESSAGE = 4096
+
+
+class ConsoleHub:
+    """Sends every case event to every open console, as far as each counsellor may read it."""
+
+    def __init__(self, store: Store, bus: LocalBus) -> None:
+        self._store = store
+        self._sockets: dict[web.WebSocketResponse, Session] = {}
+        bus.subscribe(self.broadcast)
+
+    async def online_usernames(self) -> set[str]:
+        """Counsellors with a console open on any replica."""
+        return set(await self._store.run(self._store.users_online, CONSOLE_ROLES, ONLINE_WITHIN))
+
+    async def broadcast(self, event: Event) -> None:
+        for ws, session in list(self._sockets.items()):
+            visible = _visible(event, session)
+            if visible is None:
+                continue
+            try:
+                await ws.send_str(json.dumps(visible, ensure_ascii=False))
+            except (ConnectionError, RuntimeError):
+                self._sockets.pop(ws, None)
+
+    async def keep_presence(self) -> None:
+        """Refresh the online mark of every connected counsellor, until cancelled."""
+        while True:
+            for username in {s.username for s in self._sockets.values()}:
+                try:
+                    await self._store.run(self._store.touch_user, username)
+                except Exception:
+                    logger.exception("presence not recorded", extra={"event": "presence_failed"})
+            await asyncio.sleep(PRESENCE_EVERY_SECONDS)
+
+    async def close_all(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"server shutdown")
+
+    async def serve(self, request: web.Request, session: Session) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_CLIENT_MESSAGE)
+        await ws.prepare(request)
+        self._sockets[ws] = session
+        await self._store.run(self._store.touch_user, session.username)
+        logger.info("console connected", extra={"event": "console_connected"})
+        try:
+            await ws.send_json({"type": "hello", "username": session.username, "role": session.role})
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    kind = json.loads(msg.data).get("type")
+                except (ValueError, AttributeError):
+                    await ws.send_json({"type": "error", "error": "messages must be JSON objects"})
+                    continue
+                if kind == "ping":
+                    await ws.send_json({"type": "pong"})
+        finally:
+            self._sockets.pop(ws, None)
+            logger.info("console disconnected", extra={"event": "console_disconnected"})
+        return ws
+
+
+def _visible(event: Event, session: Session) -> dict[str, Any] | None:
+    case = event.get("case")
+    if not isinstance(case, dict):
+        return event
+    if event.get("type") == "message" and not may_read(session, case):
+        return None
+    return {**event, "case": for_session(session, case)}

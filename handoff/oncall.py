@@ -1,0 +1,61 @@
+"""Alerting the on-call counsellors when an urgent case waits past the SLA, through the Telegram bot.
+
+The alert carries no words of hers and no contact: the case number, its language and how long it
+has waited, so that a notification on a counsellor's phone reveals nothing about her.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+logger = logging.getLogger(__name__)
+
+
+class OnCall:
+    """No on-call chats configured: the escalation is logged, nobody is messaged."""
+
+    async def alert(self, case: dict[str, Any]) -> None:
+        logger.warning("urgent case waiting past the SLA; no on-call chat configured",
+                       extra={"event": "escalated", "case_id": case["id"]})
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+class TelegramOnCall(OnCall):
+    """Sends the alert to every on-call chat through the Bot API (python-telegram-bot)."""
+
+    def __init__(self, token: str, chat_ids: Sequence[str], base_url: str, console_url: str) -> None:
+        self._bot = Bot(token, base_url=base_url)
+        self._chat_ids = tuple(chat_ids)
+        self._console_url = console_url
+
+    def text(self, case: dict[str, Any]) -> str:
+        created = datetime.fromisoformat(case["created_at"])
+        waited = int((datetime.now(timezone.utc) - created).total_seconds() // 60)
+        return (
+            f"Maak: urgent case #{case['id']} ({case['lang'] or '?'}) waiting {waited} min, no counsellor yet.\n"
+            f"Maak : cas urgent n° {case['id']} en attente depuis {waited} min.\n"
+            f"{self._console_url}"
+        )
+
+    async def alert(self, case: dict[str, Any]) -> None:
+        text = self.text(case)
+        sent = 0
+        for chat_id in self._chat_ids:
+            try:
+                await self._bot.send_message(chat_id=chat_id, text=text, disable_web_page_preview=True)
+                sent += 1
+            except TelegramError as exc:
+                logger.error("on-call alert not delivered: %s", type(exc).__name__,
+                             extra={"event": "oncall_failed", "case_id": case["id"]})
+        logger.warning("urgent case escalated; on-call alerted",
+                       extra={"event": "escalated", "case_id": case["id"], "alerted": sent})
+
+    async def close(self) -> None:
+        await self._bot.shutdown()

@@ -1,0 +1,339 @@
+"""The live handoff through the real gateway app: her web chat on one side, a counsellor's console
+on the other, a fake Rasa and a fake Telegram Bot API on loopback. On SQLite with the in-process
+bus, and on PostgreSQL with Redis pub/sub."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+
+from bot.app import STORE, create_app
+from bot.privacy import conversation_id
+from bot.settings import Settings, load_settings
+from bot.store import Store, metadata
+from handoff.accounts import add_user
+from tests.chat import ChatClient, texts
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
+from tests.console import ConsoleClient
+from tests.fakes import FakeRasa, FakeTelegram, serve
+
+PASSWORD = "correct horse battery"
+TOKEN = "123456:TEST-TOKEN"
+ONCALL = ("1001", "1002")
+
+
+@dataclass
+class Gateway:
+    url: str
+    settings: Settings
+    store: Store
+    rasa: FakeRasa
+    telegram: FakeTelegram
+
+    def conv(self, chat: ChatClient) -> str:
+        return conversation_id(self.settings.secret, "webchat", chat.session_id)
+
+    async def handoff(self, chat: ChatClient, priority: str = "urgent", **body: object) -> dict:
+        """What the action server does when she asks for a counsellor (or is in danger)."""
+        headers = {"Authorization": f"Bearer {self.settings.internal_token}"}
+        payload = {"conversation_id": self.conv(chat), "priority": priority, "lang": "fr", "danger": priority == "urgent",
+                   "category": "danger", "summary": "il me menace, j'ai peur", **body}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{self.url}/internal/handoff", json=payload, headers=headers) as response:
+                assert response.status == 200
+                return await response.json()
+
+    async def intake_done(self, chat: ChatClient) -> None:
+        headers = {"Authorization": f"Bearer {self.settings.internal_token}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{self.url}/internal/conversations/{self.conv(chat)}/case",
+                                 json={"intake_done": True}, headers=headers) as response:
+                assert response.status == 200
+
+
+def _clean(url: str) -> None:
+    store = Store(url)
+    metadata.drop_all(store.engine)
+    store.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql+redis"])
+async def gateway(request, tmp_path) -> AsyncIterator[Gateway]:
+    rasa, telegram = FakeRasa(), FakeTelegram(TOKEN)
+    async for rasa_url in serve(rasa.app()):
+        async for telegram_url in serve(telegram.app()):
+            rasa.url, telegram.url = rasa_url, telegram_url
+            env = {
+                "MAAK_VAR_DIR": str(tmp_path / "var"),
+                "MAAK_PORT": str(free_port()),
+                "MAAK_RASA_PORT": rasa_url.rsplit(":", 1)[1],
+                "MAAK_SECRET": "console-test-secret",
+                "MAAK_DATA_KEY": "console-test-key",
+                "MAAK_HANDOFF_SLA_SECONDS": "2",
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_WEBHOOK_SECRET": "hook-secret",
+                "TELEGRAM_API_BASE": telegram.base_url,
+                "TELEGRAM_ONCALL_CHAT_IDS": ",".join(ONCALL),
+            }
+            if request.param != "sqlite":
+                env.update(DATABASE_URL=TEST_DATABASE_URL, REDIS_URL=TEST_REDIS_URL)
+                _clean(TEST_DATABASE_URL)
+            settings = load_settings(env)
+            app = create_app(settings)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", settings.port).start()
+            store = app[STORE]
+            for name, role in (("amina", "counsellor"), ("salma", "counsellor"), ("nadia", "supervisor"),
+                               ("partner1", "partner")):
+                await store.run(add_user, store, name, role, PASSWORD)
+            try:
+                yield Gateway(f"http://127.0.0.1:{settings.port}", settings, store, rasa, telegram)
+            finally:
+                await runner.cleanup()
+
+
+async def _her_texts(chat: ChatClient, start: int, count: int, timeout: float = 10) -> list[str]:
+    """The texts she received from index `start`, once there are `count` of them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(chat.received) < start + count and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return [r.get("text") or "" for r in chat.received[start:]]
+
+
+# -- accounts ---------------------------------------------------------------------------------
+async def test_login_sets_a_strict_httponly_cookie_and_wrong_logins_say_the_same(gateway):
+    async with aiohttp.ClientSession() as http:
+        login = f"{gateway.url}/api/auth/login"
+        async with http.post(login, json={"username": "amina", "password": "wrong password"}) as wrong:
+            wrong_body = await wrong.json()
+            assert wrong.status == 401
+        async with http.post(login, json={"username": "nobody", "password": "wrong password"}) as unknown:
+            assert unknown.status == 401 and await unknown.json() == wrong_body
+        async with http.post(login, json={"username": "partner1", "password": PASSWORD}) as partner:
+            assert partner.status == 403
+        async with http.post(login, json={"username": "amina", "password": PASSWORD}) as right:
+            assert right.status == 200
+            cookie = right.headers["Set-Cookie"]
+            assert "maak_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        for bad in (b"not json", b"[1,2]", b'{"username": 5}', b"\xff\xfe"):
+            async with http.post(login, data=bad, headers={"Content-Type": "application/json"}) as response:
+                assert response.status == 400 and "error" in await response.json()
+
+
+async def test_logins_are_rate_limited_even_with_the_right_password(gateway):
+    async with aiohttp.ClientSession() as http:
+        login = f"{gateway.url}/api/auth/login"
+        for _ in range(5):
+            async with http.post(login, json={"username": "salma", "password": "guess guess"}) as response:
+                assert response.status == 401
+        async with http.post(login, json={"username": "salma", "password": PASSWORD}) as response:
+            assert response.status == 429 and int(response.headers["Retry-After"]) > 0
+        # Another counsellor is not locked out by it.
+        async with http.post(login, json={"username": "amina", "password": PASSWORD}) as response:
+            assert response.status == 200
+
+
+async def test_the_api_needs_a_session_and_changes_need_the_csrf_token(gateway):
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.get(f"{gateway.url}/api/cases") as response:
+            assert response.status == 401
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await anonymous.ws_connect(f"{gateway.url}/api/console/ws")
+        assert refused.value.status == 401
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        assert (await console.call("POST", f"/api/cases/{case_id}/claim", csrf=False))[0] == 403
+        async with console.http.post(f"{gateway.url}/api/cases/{case_id}/claim",
+                                     headers={"X-CSRF-Token": console.csrf, "Origin": "https://evil.example"}) as r:
+            assert r.status == 403
+        code, _ = await console.call("POST", "/api/auth/logout")
+        assert code == 204
+        assert (await console.call("GET", "/api/cases"))[0] == 401
+
+
+# -- the relay --------------------------------------------------------------------------------
+async def test_a_full_handoff_both_ways_in_order_then_the_bot_resumes(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        result = await gateway.handoff(chat)
+        assert result["position"] == 1 and result["counsellors_online"] == 1
+        opened = await console.wait_for(lambda e: e["type"] == "case_opened")
+        case = opened["case"]
+        assert case["priority"] == "urgent" and case["danger"] and "peur" in case["summary"]
+        await gateway.intake_done(chat)
+
+        start = len(chat.received)
+        await chat.send({"message": "il est dans la cuisine", "session_id": chat.session_id})
+        await console.wait_for(lambda e: e["type"] == "message" and e["message"]["text"] == "il est dans la cuisine")
+        assert len(gateway.rasa.received) == 1  # the bot stays out of it
+
+        await console.claim(case["id"])
+        sent = await console.write(case["id"], "Je suis Amina, je suis là. Pouvez-vous sortir ?")
+        assert sent["delivery_error"] is None and sent["counsellor"] == "amina"
+        for i in range(3):
+            await chat.send({"message": f"réponse {i}", "session_id": chat.session_id})
+        last = await console.wait_for(lambda e: e["type"] == "message" and e["message"]["text"] == "réponse 2")
+        heard = [e["message"]["text"] for e in console.events if e["type"] == "message"]
+        assert heard[-3:] == ["réponse 0", "réponse 1", "réponse 2"]
+        assert last["case"]["status"] == "claimed"
+
+        await console.close(case["id"], "referred", {"service_id": "tta-court-cell", "note": "appel demain"})
+        her = await _her_texts(chat, start, 3)
+        assert "Une conseillère a rejoint la conversation." in her
+        assert "Je suis Amina, je suis là. Pouvez-vous sortir ?" in her
+        assert her[-1].startswith("La conseillère a fermé la conversation")
+        assert her.index("Une conseillère a rejoint la conversation.") < her.index(
+            "Je suis Amina, je suis là. Pouvez-vous sortir ?")
+        await console.wait_for(lambda e: e["type"] == "case_closed")
+
+        await chat.say("merci")  # the bot is back
+        assert gateway.rasa.received[-1]["message"] == "merci"
+
+    store = gateway.store
+    actions = [(a["actor"], a["action"]) for a in store.audit_entries(case["id"])]
+    assert ("amina", "claim") in actions and ("amina", "message") in actions and ("amina", "close") in actions
+    with store.engine.connect() as conn:
+        raw = " ".join(str(v) for t in ("maak_case_messages", "maak_cases", "maak_referrals")
+                       for row in conn.execute(sa.text(f"SELECT * FROM {t}")) for v in row)
+    assert "cuisine" not in raw and "Amina" not in raw and "appel demain" not in raw and "peur" not in raw
+
+
+async def test_every_view_of_a_case_is_audited_and_her_words_are_need_to_know(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, \
+            ConsoleClient(gateway.url, "salma", PASSWORD) as salma, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        code, detail = await salma.call("GET", f"/api/cases/{case_id}")
+        assert code == 200 and "peur" in detail["case"]["summary"]
+        await amina.claim(case_id)
+        code, _ = await salma.call("GET", f"/api/cases/{case_id}")
+        assert code == 403  # held by a colleague
+        listed = {c["id"]: c for c in await salma.cases()}
+        assert listed[case_id]["summary"] == "" and listed[case_id]["claimed_by"] == "amina"
+        code, _ = await salma.call("POST", f"/api/cases/{case_id}/messages", {"text": "bonjour"})
+        assert code == 403
+    views = [(a["actor"], a["action"]) for a in gateway.store.audit_entries(case_id)]
+    assert ("salma", "view") in views
+
+
+async def test_transfer_to_a_colleague_and_back_to_the_queue(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, \
+            ConsoleClient(gateway.url, "salma", PASSWORD) as salma, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat, priority="high"))["case_id"]
+        await amina.claim(case_id)
+        code, body = await amina.call("POST", f"/api/cases/{case_id}/transfer", {"to": "nobody"})
+        assert code == 400
+        code, body = await amina.call("POST", f"/api/cases/{case_id}/transfer", {"to": "salma"})
+        assert code == 200 and body["case"]["claimed_by"] == "salma"
+        await salma.write(case_id, "Bonjour, c'est Salma qui continue avec vous.")
+        start = len(chat.received)
+        code, body = await salma.call("POST", f"/api/cases/{case_id}/transfer", {"to": None})
+        assert code == 200 and body["case"]["status"] == "queued"
+        her = await _her_texts(chat, start, 1)
+        assert "n° 1" in her[-1]
+
+
+async def test_her_place_in_line_is_told_when_it_changes(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, \
+            ChatClient(gateway.url) as first, ChatClient(gateway.url) as second:
+        await first.say("bonjour")
+        await second.say("bonjour")
+        one = await gateway.handoff(first, priority="high")
+        two = await gateway.handoff(second, priority="high")
+        assert (one["position"], two["position"]) == (1, 2)
+        start = len(second.received)
+        await console.claim(one["case_id"])
+        assert "n° 1" in (await _her_texts(second, start, 1))[-1]
+        # Told once: a message of hers does not repeat it.
+        await gateway.intake_done(second)
+        await second.send({"message": "d'accord", "session_id": second.session_id})
+        await asyncio.sleep(1)
+        assert len(second.received) == start + 1
+
+
+async def test_a_reply_that_cannot_be_delivered_is_kept_and_shown(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        await console.claim(case_id)
+        with gateway.store.engine.begin() as conn:  # her contact is gone (e.g. purged), the case stays
+            conn.execute(sa.text("DELETE FROM maak_contacts"))
+        message = await console.write(case_id, "Vous êtes toujours là ?")
+        assert message["delivery_error"]
+        shown = await console.wait_for(lambda e: e["type"] == "message" and e["message"].get("delivery_error"))
+        assert shown["message"]["text"] == "Vous êtes toujours là ?"
+        code, detail = await console.call("GET", f"/api/cases/{case_id}")
+        assert detail["messages"][-1]["delivery_error"]
+
+
+async def test_bad_requests_get_clear_errors(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        assert (await console.call("GET", "/api/cases?status=everything"))[0] == 400
+        assert (await console.call("GET", "/api/cases/abc"))[0] == 404
+        assert (await console.call("GET", "/api/cases/99999"))[0] == 404
+        assert (await console.call("POST", f"/api/cases/{case_id}/messages", {"text": "x"}))[0] == 409  # not claimed
+        await console.claim(case_id)
+        code, body = await console.call("POST", f"/api/cases/{case_id}/claim")
+        assert code == 409 and body["error"]
+        for bad in ({}, {"text": ""}, {"text": 5}, {"text": "x" * 5000}):
+            assert (await console.call("POST", f"/api/cases/{case_id}/messages", bad))[0] == 400
+        async with console.http.post(f"{gateway.url}/api/cases/{case_id}/messages", data=b"\x00\xff{",
+                                     headers={"X-CSRF-Token": console.csrf}) as response:
+            assert response.status == 400
+        for bad in ({"outcome": "invented"}, {"outcome": "referred", "referral": {"service_id": "nowhere"}},
+                    {"outcome": "referred", "referral": "cst"}):
+            assert (await console.call("POST", f"/api/cases/{case_id}/close", bad))[0] == 400
+        async with console.http.post(f"{gateway.url}/api/cases/{case_id}/messages", data=b"x" * 400_000,
+                                     headers={"X-CSRF-Token": console.csrf}) as response:
+            assert response.status == 413
+        await console.close(case_id)
+        assert (await console.call("POST", f"/api/cases/{case_id}/close", {"outcome": "listened"}))[0] == 409
+        await console._ws.send_str("not json")
+        await console.wait_for(lambda e: e["type"] == "error")
+        await console._ws.send_str('{"type": "ping"}')
+        await console.wait_for(lambda e: e["type"] == "pong")
+
+
+# -- nobody online, the SLA ------------------------------------------------------------------
+async def test_nobody_online_is_said_and_her_callback_window_is_kept(gateway):
+    async with ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        result = await gateway.handoff(chat, priority="high")
+        assert result["counsellors_online"] == 0
+        replies = await chat.say('/callback_window{"window":"evening"}')
+        assert "noté" in texts(replies)
+        assert gateway.store.get_case(result["case_id"])["callback_window"] == "evening"
+        assert all(r["message"] != '/callback_window{"window":"evening"}' for r in gateway.rasa.received)
+
+
+async def test_an_unclaimed_urgent_case_escalates_once_she_is_told_and_on_call_alerted(gateway, caplog):
+    caplog.set_level(logging.INFO)
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        start = len(chat.received)
+        case_id = (await gateway.handoff(chat))["case_id"]
+        escalated = await console.wait_for(lambda e: e["type"] == "case_updated" and e["case"]["escalated"], timeout=15)
+        assert escalated["case"]["id"] == case_id
+        her = await _her_texts(chat, start, 1)
+        assert "Pardon pour l'attente" in her[-1] and "19" in her[-1]
+        await asyncio.sleep(3)  # a few more SLA checks: still told only once
+        assert sum("Pardon pour l'attente" in t for t in await _her_texts(chat, start, 1)) == 1
+        alerts = gateway.telegram.sent()
+        assert sorted(str(a["chat_id"]) for a in alerts) == sorted(ONCALL)
+        assert all(f"#{case_id}" in a["text"] and "peur" not in a["text"] for a in alerts)
+        assert (await console.cases("queued"))[0]["id"] == case_id
+    logged = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    assert "peur" not in logged and chat.session_id not in logged and "bonjour" not in logged
