@@ -166,12 +166,11 @@ async def internal_handoff(request: web.Request) -> web.Response:
         danger=bool(body.get("danger")),
         summary=str(body.get("summary") or ""),
     )
-    position = 0
-    if case["status"] == "queued":
-        position = await queue.position(case)
-        # The action tells her this place in line; later changes are told by the notices.
-        await store.run(store.set_told_position, case["id"], position)
+    position = await queue.position(case) if case["status"] == "queued" else 0
     online = len(await request.app[CONSOLE].hub.online_usernames())
+    if position and online:
+        # The action tells her this place in line; the notices tell her when it changes.
+        await store.run(store.set_told_position, case["id"], position)
     logger.info("handoff requested", extra={"event": "handoff", "status": case["priority"]})
     return web.json_response(
         {"case_id": case["id"], "status": case["status"], "position": position, "counsellors_online": online}

@@ -25,7 +25,7 @@ def _services(settings: Settings, model: Path) -> list:
         Service(
             "rasa",
             [
-                python, "-m", "rasa", "run",
+                python, "-m", "bot.rasa_server", "run",
                 "--model", str(model),
                 "--enable-api",
                 "--auth-token", settings.internal_token,

@@ -29,13 +29,37 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def silence_rasa_structlog() -> None:
-    """Rasa's structured logs print message texts at DEBUG; keep only warnings, on stderr."""
+def _text_free(_logger: object, _name: str, event_dict: dict) -> dict:
+    """Keep a Rasa log event's name and level, and only the type of an exception: never values.
+
+    Rasa's events carry her text in fields and, on errors, in the traceback's local variables.
+    """
+    kept = {"event": event_dict.get("event"), "level": event_dict.get("level")}
+    error = event_dict.get("exc_info")
+    if error is True:
+        import sys
+
+        error = sys.exc_info()
+    if isinstance(error, BaseException):
+        kept["error"] = type(error).__name__
+    elif isinstance(error, tuple) and error and error[0] is not None:
+        kept["error"] = error[0].__name__
+    return kept
+
+
+def silence_rasa_structlog(level: int = logging.WARNING) -> None:
+    """Rasa's structured logs: `level` and above, as text-free JSON lines on stderr.
+
+    Replaces Rasa's own configuration in every process that loads Rasa (`maak parse`, `maak eval`
+    and the Rasa server, see `bot.rasa_server`).
+    """
     import sys
 
     import structlog
 
     structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        processors=[structlog.processors.add_log_level, _text_free, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
     )

@@ -138,6 +138,12 @@ class Router:
             logger.warning("Rasa unavailable: %s", exc, extra={"event": "rasa_unavailable"})
             await self._keep_for_a_human(conv, message, text, lang, already_kept=case is not None)
             return
+        if not replies:
+            # Rasa answers an internal failure (e.g. its lock store is down) with an empty 200:
+            # every turn of the dialogue says something, so silence means she was not answered.
+            logger.warning("Rasa gave no reply", extra={"event": "rasa_no_reply"})
+            await self._keep_for_a_human(conv, message, text, lang, already_kept=case is not None)
+            return
 
         if len(text) > self._max_chars:
             await self._say(message, self._texts.get("too_long", lang))
@@ -187,6 +193,8 @@ class Router:
                 lang=lang,
                 category="danger" if urgent else "unanswered",
                 danger=urgent,
+                # A new case's card starts with what she said; an open one keeps its summary.
+                summary="" if already_kept else text,
             )
             if text and not already_kept:
                 await self._queue.append(case, "user", text)

@@ -398,6 +398,10 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(sa.update(users).where(users.c.username == username).values(seen_at=utcnow()))
 
+    def mark_offline(self, username: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(users).where(users.c.username == username).values(seen_at=None))
+
     def users_online(self, roles: tuple[str, ...], within: timedelta) -> list[str]:
         """Names of the accounts with `roles` whose console was connected within `within`."""
         with self.engine.connect() as conn:

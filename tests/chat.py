@@ -15,13 +15,19 @@ REPLY_TIMEOUT = 30.0
 class ChatClient:
     """One woman on the web chat. `say()` returns the bot's messages for that turn."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, reconnect: bool = False) -> None:
         self.url = url
         self.session_id = uuid.uuid4().hex
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # With `reconnect`, she comes back to the same conversation after a gateway restart, as the page does.
+        self.sio = socketio.AsyncClient(reconnection=reconnect, reconnection_delay=0.5, reconnection_delay_max=2)
         self.received: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
         self.sio.on("bot_uttered", self._on_bot)
+        if reconnect:
+            self.sio.on("connect", self._resume)
+
+    async def _resume(self) -> None:
+        await self.sio.emit("session_request", {"session_id": self.session_id})
 
     async def _on_bot(self, data: dict[str, Any]) -> None:
         self.received.append(data)

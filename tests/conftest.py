@@ -46,6 +46,7 @@ class Stack:
     settings: Settings
     log_file: Path
     process: subprocess.Popen
+    env: dict[str, str]
 
     def log(self) -> str:
         return self.log_file.read_text(encoding="utf-8", errors="replace")
@@ -82,7 +83,7 @@ def start_stack(tmp: Path, extra_env: dict[str, str] | None = None) -> Stack:
             raise RuntimeError(f"maak run exited early:\n{log_file.read_text()[-3000:]}")
         try:
             if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                return Stack(url, settings, log_file, process)
+                return Stack(url, settings, log_file, process, env)
         except requests.RequestException:
             pass
         time.sleep(1)

@@ -44,7 +44,8 @@ async def test_danger_brings_a_counsellor_and_the_numbers_at_once(stack, store, 
         replies = await chat.say(conv["danger"])
         assert said(replies, "utter_urgent_ack", lang), texts(replies)
         assert "19" in texts(replies) and "8350" in texts(replies)
-        assert said(replies, "utter_handoff_queued", lang)
+        # No console is open on this stack: she is told so at once, and offered a callback window.
+        assert said(replies, "utter_handoff_offline", lang)
         assert said(replies, "utter_ask_safe_to_chat", lang)
         case = her_case(stack, store, chat)
         assert case is not None and case["priority"] == "urgent" and case["status"] == "queued" and case["danger"]
@@ -76,7 +77,7 @@ async def test_violence_is_heard_and_oriented_to_services_in_her_region(stack, s
         assert said(replies, "utter_services_found", lang), texts(replies)
         assert said(replies, "utter_offer_counsellor", lang)
         replies = await chat.say(conv["yes"])
-        assert said(replies, "utter_handoff_queued", lang), texts(replies)
+        assert said(replies, "utter_handoff_offline", lang), texts(replies)
         case = her_case(stack, store, chat)
         assert case["priority"] == "high" and case["region"] == conv["city_region"] and not case["danger"]
 
@@ -152,7 +153,7 @@ async def test_out_of_scope_offers_a_human(stack, conv):
 async def test_asking_for_a_person_queues_a_case(stack, store, conv):
     async with ChatClient(stack.url) as chat:
         replies = await chat.say(conv["human"])
-        assert said(replies, "utter_handoff_queued", conv["lang"]), texts(replies)
+        assert said(replies, "utter_handoff_offline", conv["lang"]), texts(replies)
         case = her_case(stack, store, chat)
     assert case["priority"] == "normal" and case["status"] == "queued"
     assert case["lang"] == conv["lang"]

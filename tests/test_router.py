@@ -110,6 +110,15 @@ async def test_rasa_down_and_danger_opens_an_urgent_case_with_the_numbers(setup)
     assert any("19" in t and "8350" in t for t in channel.texts())
 
 
+async def test_an_empty_answer_from_rasa_counts_as_no_answer(setup):
+    router, store, _, channel, rasa = setup
+    rasa.replies = []  # what Rasa's REST channel returns when it fails inside
+    await router.handle(message("il me frappe en ce moment"))
+    case = store.open_case_for(conv())
+    assert case["priority"] == "urgent"
+    assert any("19" in t for t in channel.texts())
+
+
 async def test_empty_and_non_text_messages_get_a_clear_reply(setup):
     router, store, _, channel, rasa = setup
     await router.handle(message("   \x00\x07 "))
