@@ -82,6 +82,10 @@ class ConsoleHub:
                     await ws.send_json({"type": "pong"})
         finally:
             self._sockets.pop(ws, None)
+            if session.username not in {s.username for s in self._sockets.values()}:
+                # Offline at once, so that nobody is told a counsellor is coming when none is there.
+                # (A console of hers on another replica marks her online again within seconds.)
+                await self._store.run(self._store.mark_offline, session.username)
             logger.info("console disconnected", extra={"event": "console_disconnected"})
         return ws
 
