@@ -92,7 +92,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     texts = default_texts()
     outbox = Outbox(store, cipher, app[CHANNELS])
     oncall = _on_call(settings)
-    notices = CaseNotices(queue, store, outbox, texts, oncall)
+    notices = CaseNotices(queue, store, outbox, texts, oncall, rasa)
     queue.subscribe(notices)
     hub = ConsoleHub(store, bus)
     app[STORE], app[QUEUE], app[RASA], app[HTTP], app[NOTICES] = store, queue, rasa, http, notices

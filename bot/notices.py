@@ -1,5 +1,7 @@
 """What she is told about her case: a counsellor joined, her place in line, the wait is long, the bot is back.
 
+When a counsellor takes her case, the bot also stops the questions it was asking her.
+
 `CaseNotices` listens to the case changes made on this replica. Each change happens on exactly one
 replica, and the place in line she was told is recorded on the case in the database, so she hears
 each piece of news once, whatever the number of gateways.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from bot.outbox import Outbox
+from bot.rasa_client import RasaClient
 from bot.store import Store
 from bot.texts import Texts
 from handoff.cases import CaseEvent, CaseQueue
@@ -21,8 +24,11 @@ logger = logging.getLogger(__name__)
 class CaseNotices:
     """Tells her, on her channel and in her language, what happens to her case."""
 
-    def __init__(self, queue: CaseQueue, store: Store, outbox: Outbox, texts: Texts, oncall: OnCall) -> None:
+    def __init__(
+        self, queue: CaseQueue, store: Store, outbox: Outbox, texts: Texts, oncall: OnCall, rasa: RasaClient
+    ) -> None:
         self._queue = queue
+        self._rasa = rasa
         self._store = store
         self._outbox = outbox
         self._texts = texts
@@ -31,6 +37,7 @@ class CaseNotices:
     async def __call__(self, event: CaseEvent) -> None:
         conv, case = event.conversation_id, event.case
         if event.change == "claimed":
+            await self._rasa.end_questions(conv)
             await self._tell(conv, case, "handoff_joined")
         elif event.change == "closed":
             await self._tell(conv, case, "handoff_resumed")

@@ -57,6 +57,24 @@ class RasaClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(type(exc).__name__) from exc
 
+    async def end_questions(self, conversation_id: str) -> None:
+        """Stop any form that was asking her questions: a counsellor has taken over.
+
+        Without this, the first message after the counsellor closes would answer a question
+        asked before the counsellor came. A failure is logged only: the case goes on regardless.
+        """
+        events = [{"event": "active_loop", "name": None}, {"event": "slot", "name": "requested_slot", "value": None}]
+        try:
+            async with self._session.post(
+                f"{self._base}/conversations/{conversation_id}/tracker/events",
+                params={"token": self._token}, json=events, timeout=self._timeout,
+            ) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"HTTP {response.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError, RasaUnavailable) as exc:
+            logger.warning("could not end the questions in Rasa: %s", type(exc).__name__,
+                           extra={"event": "rasa_end_questions_failed"})
+
     async def ready(self) -> bool:
         """True when the server answers and has a model loaded."""
         try:

@@ -28,12 +28,17 @@ class FakeRasa:
         self.replies: list[dict[str, Any]] = [{"text": "bot reply"}]
         self.status = 200
         self.url = ""
+        self.tracker_events: list[tuple[str, Any]] = []
 
     async def webhook(self, request: web.Request) -> web.Response:
         self.received.append(await request.json())
         if self.status != 200:
             return web.Response(status=self.status)
         return web.json_response(self.replies)
+
+    async def append_events(self, request: web.Request) -> web.Response:
+        self.tracker_events.append((request.match_info["conversation_id"], await request.json()))
+        return web.json_response({"sender_id": request.match_info["conversation_id"]})
 
     async def status_page(self, request: web.Request) -> web.Response:
         return web.json_response({"model_file": "fake"})
@@ -42,6 +47,7 @@ class FakeRasa:
         app = web.Application()
         app.router.add_post("/webhooks/rest/webhook", self.webhook)
         app.router.add_get("/status", self.status_page)
+        app.router.add_post("/conversations/{conversation_id}/tracker/events", self.append_events)
         return app
 
 

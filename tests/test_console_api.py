@@ -178,6 +178,9 @@ async def test_a_full_handoff_both_ways_in_order_then_the_bot_resumes(gateway):
         assert len(gateway.rasa.received) == 1  # the bot stays out of it
 
         await console.claim(case["id"])
+        # The bot's questions stop when the counsellor takes over.
+        assert (gateway.conv(chat), [{"event": "active_loop", "name": None},
+                                     {"event": "slot", "name": "requested_slot", "value": None}]) in gateway.rasa.tracker_events
         sent = await console.write(case["id"], "Je suis Amina, je suis là. Pouvez-vous sortir ?")
         assert sent["delivery_error"] is None and sent["counsellor"] == "amina"
         for i in range(3):

@@ -54,15 +54,16 @@ async def setup(tmp_path, fake_rasa):
     queue = CaseQueue(store, cipher)
     channel = RecordingChannel()
     outbox = Outbox(store, cipher, {"webchat": channel})
-    notices = CaseNotices(queue, store, outbox, default_texts(), OnCall())
-    queue.subscribe(notices)
     async with aiohttp.ClientSession() as http:
+        rasa = RasaClient(http, fake_rasa.url, "token", timeout=5)
+        notices = CaseNotices(queue, store, outbox, default_texts(), OnCall(), rasa)
+        queue.subscribe(notices)
         router = Router(
             secret=SECRET,
             store=store,
             cipher=cipher,
             queue=queue,
-            rasa=RasaClient(http, fake_rasa.url, "token", timeout=5),
+            rasa=rasa,
             eraser=Eraser(store, f"sqlite:///{tmp_path / 'tracker.db'}"),
             texts=default_texts(),
             outbox=outbox,
