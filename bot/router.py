@@ -162,14 +162,14 @@ class Router:
             if case and reply.text:
                 await self._queue.append(case, "bot", reply.text)
         if forget:
-            await self._store.run(self._eraser.erase, conv)
+            await self._forget(conv, case)
 
     async def _relay(self, conv: str, message: InboundMessage, case: dict[str, Any], text: str, lang: str) -> None:
         """A counsellor has her case (or will): her words go to the case; only the safety commands answer."""
         wanted = command(text)
         if wanted == "forget_me":
             await self._say(message, self._texts.get("forgotten", lang))
-            await self._store.run(self._eraser.erase, conv)
+            await self._forget(conv, case)
             return
         await self._queue.append(case, "user", text)
         if wanted == "stop":
@@ -179,6 +179,12 @@ class Router:
             await self._say(message, self._texts.get("numbers", lang))
         elif case["status"] == "queued":
             await self._notices.tell_position(conv, case)
+
+    async def _forget(self, conv: str, case: dict[str, Any] | None) -> None:
+        """Erase the conversation; a counsellor's console drops her case at once."""
+        await self._store.run(self._eraser.erase, conv)
+        if case is not None:
+            await self._queue.erased(case)
 
     async def _keep_for_a_human(
         self, conv: str, message: InboundMessage, text: str, lang: str, already_kept: bool = False

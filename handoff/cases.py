@@ -40,7 +40,7 @@ class CaseEvent:
     """What the console hears about: `case_opened`, `case_updated`, `message`, `case_closed`.
 
     `change` says what happened, for those who act on it: `opened`, `card`, `claimed`,
-    `transferred`, `requeued`, `escalated`, `closed` or `message`.
+    `transferred`, `requeued`, `escalated`, `closed`, `erased` or `message`.
     """
 
     type: str
@@ -183,6 +183,11 @@ class CaseQueue:
 
     async def close(self, case_id: int, outcome: str) -> dict[str, Any]:
         return await self.transition(case_id, "closed", "closed", outcome=outcome, closed_at=utcnow())
+
+    async def erased(self, case: dict[str, Any]) -> None:
+        """Her case was erased ("forget me"): consoles drop it; nothing of hers goes with the event."""
+        gone = {**case, "status": "closed", "outcome": "erased", "summary_enc": None}
+        await self._emit("case_closed", gone, "erased")
 
     async def escalate_overdue(self, sla: timedelta) -> list[dict[str, Any]]:
         """Mark urgent cases queued longer than `sla` as escalated; each by one replica only."""

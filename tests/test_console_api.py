@@ -280,6 +280,18 @@ async def test_a_reply_that_cannot_be_delivered_is_kept_and_shown(gateway):
         assert detail["messages"][-1]["delivery_error"]
 
 
+async def test_forget_me_during_a_handoff_erases_her_case_from_the_console(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        await console.claim(case_id)
+        await chat.say("/forget")
+        gone = await console.wait_for(lambda e: e["type"] == "case_closed" and e["case"]["id"] == case_id)
+        assert gone["case"]["outcome"] == "erased" and gone["case"]["summary"] == ""
+        assert (await console.call("GET", f"/api/cases/{case_id}"))[0] == 404
+        assert case_id not in [c["id"] for c in await console.cases()]
+
+
 async def test_bad_requests_get_clear_errors(gateway):
     async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
         await chat.say("bonjour")

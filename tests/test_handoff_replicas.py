@@ -156,6 +156,22 @@ async def test_two_gateways_her_chat_on_one_the_console_on_the_other(replicas):
         assert said_text(chat.received[-1:], "handoff_resumed", "fr")
 
 
+async def test_ten_claims_at_once_across_the_two_gateways_one_wins(replicas):
+    conv = conversation("fr")
+    async with ConsoleClient(replicas.a.url, "amina", PASSWORD) as on_a, \
+            ConsoleClient(replicas.b_url, "salma", PASSWORD) as on_b, ChatClient(replicas.a.url) as chat:
+        await chat.say(conv["human"])
+        case_id = (await on_b.wait_for(lambda e: e["type"] == "case_opened"))["case"]["id"]
+        results = await asyncio.gather(*(c.call("POST", f"/api/cases/{case_id}/claim") for c in [on_a, on_b] * 5))
+        codes = [code for code, _ in results]
+        assert codes.count(200) == 1 and codes.count(409) == 9, codes
+        winner = next(body for code, body in results if code == 200)["case"]["claimed_by"]
+        # Both consoles hear the one claim, whichever gateway took it.
+        for console in (on_a, on_b):
+            await console.wait_for(lambda e: e["type"] == "case_updated" and e["case"]["claimed_by"] == winner)
+        await (on_a if winner == "amina" else on_b).close(case_id)
+
+
 def _gateway_pid(stack: Stack) -> int:
     found = subprocess.run(["pgrep", "-P", str(stack.process.pid), "-f", "bot gateway"], capture_output=True, text=True)
     return int(found.stdout.split()[0])
