@@ -9,12 +9,16 @@ import logging
 from typing import Any, AsyncIterator
 
 import aiohttp
+import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import RedisError
 
+from bot.dedupe import Dedupe
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
 from bot.privacy import Cipher
 from bot.rasa_client import RasaClient
+from bot.ratelimit import RateLimiter
 from bot.retention import Eraser, purge_periodically
 from bot.router import Router
 from bot.settings import Settings
@@ -42,6 +46,7 @@ RASA = web.AppKey("rasa", RasaClient)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CHANNELS = web.AppKey("channels", dict)
 NOTICES = web.AppKey("notices", CaseNotices)
+REDIS = web.AppKey("redis", object)
 
 # Fields of her case that the action server may set while she waits.
 CASE_FIELDS = {"region", "safe_to_chat", "intake_done", "summary"}
@@ -83,7 +88,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     store = Store(settings.store_url)
     await store.run(store.create_schema)
     cipher = Cipher(settings.data_key)
-    bus = RedisBus(settings.redis_url, cipher) if settings.redis_url else LocalBus()
+    # One Redis client for the app (rate limits, dedupe, health); the bus subscribes on its own connection.
+    redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2) if settings.redis_url else None
+    bus = RedisBus(redis, cipher) if redis is not None else LocalBus()
     await bus.start()
     http = aiohttp.ClientSession()
     rasa = RasaClient(http, settings.rasa_url, settings.internal_token)
@@ -96,6 +103,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     queue.subscribe(notices)
     hub = ConsoleHub(store, bus)
     app[STORE], app[QUEUE], app[RASA], app[HTTP], app[NOTICES] = store, queue, rasa, http, notices
+    app[REDIS] = redis
     app[ROUTER] = Router(
         secret=settings.secret,
         store=store,
@@ -106,6 +114,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         texts=texts,
         outbox=outbox,
         notices=notices,
+        dedupe=Dedupe(redis),
+        limiter=RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds, redis),
         max_text_chars=settings.max_text_chars,
     )
     app[CONSOLE] = ConsoleApi(
@@ -122,6 +132,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
     await hub.close_all()
     await bus.stop()
+    if redis is not None:
+        await redis.close()
     await oncall.close()
     await http.close()
     eraser.dispose()
@@ -204,8 +216,8 @@ async def health(request: web.Request) -> web.Response:
         parts["store"] = False
     parts["rasa"] = await app[RASA].ready()
     parts["actions"] = await _answers(app[HTTP], settings.action_url.rsplit("/", 1)[0] + "/health")
-    if settings.redis_url:
-        parts["redis"] = await _redis_answers(settings.redis_url)
+    if app[REDIS] is not None:
+        parts["redis"] = await _redis_answers(app[REDIS])
     failing = sorted(name for name, ok in parts.items() if not ok)
     if failing:
         return web.json_response({"status": "unavailable", "failing": failing, "parts": parts}, status=503)
@@ -220,13 +232,8 @@ async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
         return False
 
 
-async def _redis_answers(url: str) -> bool:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+async def _redis_answers(client: aioredis.Redis) -> bool:
     try:
         return bool(await client.ping())
-    except Exception:
+    except (RedisError, OSError):
         return False
-    finally:
-        await client.close()

@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="load benchmark through the whole stack; prints a JSON report")
     bench.add_argument("--handoff", action="store_true", help="time urgent message → case on the console")
-    bench.add_argument("--conversations", type=int, help="concurrent conversations (default 50 with --handoff, else 20)")
+    bench.add_argument("--conversations", type=int, help="conversations at once (default 50 with --handoff, else 20)")
     bench.add_argument("--messages", type=int, default=5, help="messages per conversation, without --handoff")
     bench.add_argument("--url", help="a running Maak (default: start one as `maak run` would)")
     bench.add_argument("--username", help="with --url --handoff: a counsellor account")

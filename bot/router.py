@@ -14,10 +14,12 @@ import logging
 import re
 from typing import Any
 
+from bot.dedupe import Dedupe
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
 from bot.privacy import Cipher, conversation_id
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.ratelimit import RateLimiter
 from bot.retention import Eraser
 from bot.store import Store
 from bot.texts import DEFAULT_LANG, Texts
@@ -33,6 +35,8 @@ logger = logging.getLogger(__name__)
 # Control characters (but not newlines and tabs) and non-characters are dropped from her text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 QUICK_EXIT = {"maak": "quick_exit"}
+# Beyond this many of her messages waiting their turn, the rest are kept for a human unread by the bot.
+MAX_WAITING = 100
 # The payload of the callback-window buttons (domain.yml, utter_handoff_offline).
 _CALLBACK = re.compile(r'^/callback_window(\{.*\})$')
 CALLBACK_WINDOWS = ("morning", "afternoon", "evening", "anytime", "none")
@@ -69,6 +73,8 @@ class Router:
         texts: Texts,
         outbox: Outbox,
         notices: CaseNotices,
+        dedupe: Dedupe,
+        limiter: RateLimiter,
         max_text_chars: int,
     ) -> None:
         self._secret = secret
@@ -80,6 +86,8 @@ class Router:
         self._texts = texts
         self._outbox = outbox
         self._notices = notices
+        self._dedupe = dedupe
+        self._limiter = limiter
         self._max_chars = max_text_chars
         # One message at a time per conversation, so her messages and the replies keep their order.
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -87,11 +95,18 @@ class Router:
     async def handle(self, message: InboundMessage) -> None:
         """Handle one message from her; never raises, never drops it."""
         conv = conversation_id(self._secret, message.channel, message.sender)
+        if message.message_id and not await self._dedupe.first_time(message.channel, message.message_id):
+            logger.info("redelivered message ignored", extra={"event": "duplicate", "channel": message.channel})
+            return
         lock, users = self._locks.get(conv, (asyncio.Lock(), 0))
         self._locks[conv] = (lock, users + 1)
         try:
             async with lock:
-                await self._handle(conv, message)
+                if users >= MAX_WAITING:
+                    await self._keep_unread(conv, message)
+                else:
+                    await self._pace(conv, message)
+                    await self._handle(conv, message)
         except Exception:
             logger.exception("message handling failed", extra={"event": "router_error", "channel": message.channel})
             await self._keep_for_a_human(conv, message, clean_text(message.text), DEFAULT_LANG)
@@ -102,6 +117,23 @@ class Router:
                 del self._locks[conv]
             else:
                 self._locks[conv] = (lock, users - 1)
+
+    async def _pace(self, conv: str, message: InboundMessage) -> None:
+        """Past the rate limit, her message waits for the next window; she is told once, kindly."""
+        count, wait = await self._limiter.hit(conv)
+        if count <= self._limiter.limit:
+            return
+        if count == self._limiter.limit + 1:
+            logger.warning("rate limited", extra={"event": "rate_limited", "channel": message.channel})
+            await self._say(message, self._texts.get("rate_limited", await self._outbox.language_of(conv)))
+        await asyncio.sleep(wait)
+
+    async def _keep_unread(self, conv: str, message: InboundMessage) -> None:
+        """A flood: keep the message on her case for a human, without spending the bot on it."""
+        text = clean_text(message.text)
+        case = await self._queue.open_case(conv, channel=message.channel, priority="normal", category="unanswered")
+        if text:
+            await self._queue.append(case, "user", text)
 
     async def _handle(self, conv: str, message: InboundMessage) -> None:
         known_lang = await self._store.run(

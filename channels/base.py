@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Awaitable, Callable, Mapping, Sequence
+
+from aiohttp import web
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +62,24 @@ OnMessage = Callable[[InboundMessage], Awaitable[None]]
 
 
 class Channel(ABC):
-    """One messaging channel. Subclasses implement `_send`; everything goes out through `send`."""
+    """One messaging channel. Subclasses implement `_send`; everything goes out through `send`.
+
+    Lifecycle: `attach(app)` adds the channel's routes before the app starts; `start()` opens its
+    clients when the app starts (never in `__init__`); `close()` closes them.
+    """
 
     name: str = "channel"
+    # How long after her last message the platform lets us write to her (WhatsApp: 24 hours).
+    service_window: timedelta | None = None
+
+    def attach(self, app: web.Application) -> None:
+        """Add the channel's webhook routes to the gateway app."""
+
+    async def start(self) -> None:
+        """Open the channel's clients (HTTP sessions, bot objects)."""
+
+    async def close(self) -> None:
+        """Close what `start` opened."""
 
     async def send(self, address: str, message: OutboundMessage) -> None:
         """Deliver one message to `address`, enforcing the rules shared by every channel.

@@ -56,17 +56,15 @@ class LocalBus:
 class RedisBus(LocalBus):
     """Fan-out across replicas through Redis pub/sub, with the payload encrypted."""
 
-    def __init__(self, url: str, cipher: Cipher, retry_seconds: float = 1.0) -> None:
+    def __init__(self, client: aioredis.Redis, cipher: Cipher, retry_seconds: float = 1.0) -> None:
         super().__init__()
-        self._url = url
+        self._client = client
         self._cipher = cipher
         self._retry = retry_seconds
-        self._client: aioredis.Redis | None = None
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
     async def start(self) -> None:
-        self._client = aioredis.from_url(self._url, socket_timeout=5, socket_connect_timeout=2)
         self._listener = asyncio.create_task(self._listen())
         # Do not hold up start-up when Redis is down: the listener keeps trying.
         try:
@@ -82,11 +80,8 @@ class RedisBus(LocalBus):
                 await self._listener
             except asyncio.CancelledError:
                 pass
-        if self._client is not None:
-            await self._client.close()
 
     async def publish(self, event: Event) -> None:
-        assert self._client is not None, "RedisBus.start() was not called"
         payload = self._cipher.encrypt(json.dumps(event, ensure_ascii=False))
         try:
             await self._client.publish(CONSOLE_EVENTS, payload)
@@ -96,7 +91,6 @@ class RedisBus(LocalBus):
             await self._deliver(event)
 
     async def _listen(self) -> None:
-        assert self._client is not None
         lost = False
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)

@@ -251,18 +251,31 @@ class CaseQueue:
             "escalated": case["escalated_at"] is not None,
             "callback_window": case["callback_window"],
             "outcome": case["outcome"],
-            "summary": self._cipher.decrypt(case["summary_enc"]) if case["summary_enc"] else "",
+            "summary": self._readable(case["summary_enc"]),
         }
+
+    def _readable(self, token: str | None) -> str:
+        """A stored text, decrypted; one row written with another key must not hide the whole queue."""
+        if not token:
+            return ""
+        try:
+            return self._cipher.decrypt(token)
+        except ValueError:
+            logger.error("a stored text cannot be decrypted with the current data key", extra={"event": "undecryptable"})
+            return UNREADABLE
 
     def public_message(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": row["id"],
             "author": row["author"],
-            "text": self._cipher.decrypt(row["text_enc"]),
+            "text": self._readable(row["text_enc"]),
             "created_at": _iso(row["created_at"]),
             "counsellor": row["counsellor"],
             "delivery_error": row["delivery_error"],
         }
+
+
+UNREADABLE = "[unreadable: stored with another MAAK_DATA_KEY]"
 
 
 def _iso(moment: Any) -> str | None:

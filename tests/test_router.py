@@ -9,10 +9,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.dedupe import Dedupe
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
 from bot.privacy import Cipher, conversation_id
 from bot.rasa_client import RasaClient
+from bot.ratelimit import RateLimiter
 from bot.retention import Eraser
 from bot.router import Router
 from bot.store import Store
@@ -68,6 +70,8 @@ async def setup(tmp_path, fake_rasa):
             texts=default_texts(),
             outbox=outbox,
             notices=notices,
+            dedupe=Dedupe(),
+            limiter=RateLimiter(12, 2),
             max_text_chars=2000,
         )
         yield router, store, queue, channel, fake_rasa
@@ -178,3 +182,21 @@ async def test_messages_sent_at_once_keep_their_order(setup):
     await asyncio.gather(*(router.handle(message(f"message numero {i}")) for i in range(8)))
     assert [r["message"] for r in rasa.received] == [f"message numero {i}" for i in range(8)]
     assert router._locks == {}
+
+
+async def test_a_redelivered_message_is_handled_once(setup):
+    router, _, _, channel, rasa = setup
+    for _ in range(3):
+        await router.handle(message("bonjour", message_id="wamid.ABC123"))
+    await router.handle(message("bonjour", message_id="wamid.OTHER"))
+    assert len(rasa.received) == 2
+
+
+async def test_a_flood_is_slowed_down_not_dropped_and_she_is_told_once(setup):
+    router, _, _, channel, rasa = setup
+    rasa.replies = [{"text": "ok"}]
+    await asyncio.gather(*(router.handle(message(f"message {i}")) for i in range(16)))
+    assert [r["message"] for r in rasa.received] == [f"message {i}" for i in range(16)]
+    told = [t for t in channel.texts() if t != "ok"]
+    variants = {default_texts().get("rate_limited", lang) for lang in ("ar", "ary", "ary-Latn", "fr", "en")}
+    assert len(told) == 1 and told[0] in variants

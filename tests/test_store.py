@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bot.privacy import Cipher
 from bot.retention import Eraser
 from bot.store import Store, contacts, metadata, utcnow
-from handoff.cases import CaseNotFound, CaseQueue, InvalidTransition
+from handoff.cases import UNREADABLE, CaseNotFound, CaseQueue, InvalidTransition
 from tests.conftest import TEST_DATABASE_URL
 
 
@@ -132,3 +132,12 @@ async def test_a_claimed_case_cannot_be_claimed_again_but_can_be_closed(queue: C
     assert closed["status"] == "closed"
     with pytest.raises(CaseNotFound):
         await queue.claim(999_999, "amina")
+
+
+async def test_a_text_stored_with_another_key_does_not_hide_the_queue(store: Store):
+    other = CaseQueue(store, Cipher(b"old-key"))
+    await other.open_case("conv-old", channel="webchat", priority="high", summary="ancien texte")
+    queue = CaseQueue(store, Cipher(b"new-key"))
+    await queue.open_case("conv-new", channel="webchat", priority="high", summary="nouveau texte")
+    summaries = [queue.public(c)["summary"] for c in await queue.list("queued")]
+    assert summaries == [UNREADABLE, "nouveau texte"]

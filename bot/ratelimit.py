@@ -1,0 +1,55 @@
+"""A per-conversation rate limit that slows her down instead of dropping anything.
+
+At most `limit` messages per `window` seconds go on to Rasa; beyond that, her next messages wait
+their turn (she is told once, kindly). Counters live in Redis when configured, so the limit holds
+across gateway replicas; otherwise, or while Redis is unreachable, in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.redis_keys import rate_window
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    def __init__(self, limit: int, window_seconds: int, redis: aioredis.Redis | None = None) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        self._redis = redis
+        self._local: dict[str, tuple[float, int]] = {}
+
+    async def hit(self, key: str) -> tuple[int, float]:
+        """Count one message; returns (messages in the current window, seconds until it ends)."""
+        if self._redis is not None:
+            try:
+                return await self._hit_redis(rate_window(key))
+            except (RedisError, OSError):
+                logger.warning("Redis unreachable: rate limit counted in this process",
+                               extra={"event": "ratelimit_local"})
+        return self._hit_here(key)
+
+    async def _hit_redis(self, key: str) -> tuple[int, float]:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            # The window starts with her first message in it; INCR keeps the expiry.
+            pipe.set(key, 0, nx=True, px=self.window * 1000)
+            pipe.incr(key)
+            pipe.pttl(key)
+            _, count, ttl_ms = await pipe.execute()
+        return int(count), max(ttl_ms, 0) / 1000
+
+    def _hit_here(self, key: str) -> tuple[int, float]:
+        now = time.monotonic()
+        if len(self._local) > 10_000:
+            self._local = {k: v for k, v in self._local.items() if v[0] > now}
+        ends, count = self._local.get(key, (now + self.window, 0))
+        if ends <= now:
+            ends, count = now + self.window, 0
+        self._local[key] = (ends, count + 1)
+        return count + 1, ends - now
