@@ -1,0 +1,466 @@
+"""WhatsApp through Meta's Cloud API: the signed webhook in, the Graph `messages` endpoint out.
+
+Inbound: Meta's webhook is verified (HMAC-SHA256 of the raw body with the app secret) before
+anything is parsed, then read leniently: whatever the shape, nothing crashes and every
+well-formed message of the batch reaches `on_message`. Outbound: text, reply buttons, a list,
+or numbered text when WhatsApp's limits do not allow buttons. Phone numbers and texts are never
+logged; only event names, HTTP statuses and Graph error codes are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+from datetime import timedelta
+from typing import Any, Iterator, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from bot.settings import WhatsAppSettings
+from channels.base import Button, Channel, DeliveryFailed, InboundMessage, OnMessage, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/whatsapp"
+# Meta's notifications are a few KB even when batched; anything bigger is not from Meta.
+MAX_BODY_BYTES = 256 * 1024
+
+# WhatsApp's documented limits for the messages endpoint.
+TEXT_LIMIT = 4096
+INTERACTIVE_BODY_LIMIT = 1024
+MAX_REPLY_BUTTONS = 3
+REPLY_TITLE_LIMIT = 20
+REPLY_ID_LIMIT = 256
+MAX_LIST_ROWS = 10
+ROW_TITLE_LIMIT = 24
+ROW_ID_LIMIT = 200
+
+OUTSIDE_WINDOW = "outside the 24-hour window"
+# Graph error codes: 131047 = more than 24 hours since her last message (re-engagement).
+REENGAGEMENT_ERROR = 131047
+# Rate limits and temporary outages that Graph reports with a 4xx status: worth another try.
+TRANSIENT_ERRORS = frozenset({4, 80007, 130429, 131016, 131056, 133004})
+
+# The list button label: the channel does not know her language, but it sees the script of the
+# text it sends; "Menu" reads the same in French, English and Darija in Latin letters.
+LIST_LABEL_ARABIC = "القائمة"
+LIST_LABEL_LATIN = "Menu"
+# An interactive message needs a body; used only when the reply has buttons and no text.
+EMPTY_BODY = "…"
+
+_ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
+# Phone numbers (wa_id) are digits; leave room for Meta's newer user ids, refuse anything else.
+_ADDRESS = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
+_KIND = re.compile(r"^[a-z_]{1,32}$")
+# Meta sends a number; echo only harmless tokens so the endpoint cannot reflect markup.
+_CHALLENGE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# Notices from WhatsApp itself (e.g. she changed number), not messages from her.
+_IGNORED_KINDS = frozenset({"system"})
+
+
+def _items(container: Any, key: str) -> list[Any]:
+    """`container[key]` when it is a list, else nothing: the payload is read leniently."""
+    if isinstance(container, dict):
+        value = container.get(key)
+        if isinstance(value, list):
+            return value
+    return []
+
+
+def _field(container: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(container, dict):
+            return None
+        container = container.get(key)
+    return container
+
+
+def _first_text(*values: Any) -> str | None:
+    return next((v for v in values if isinstance(v, str) and v), None)
+
+
+def _event(event: str) -> dict[str, str]:
+    """`extra` for a log line: the event and the channel, never anything about her."""
+    return {"event": event, "channel": "whatsapp"}
+
+
+def parse_message(raw: Any) -> InboundMessage | None:
+    """One element of `value.messages` as an `InboundMessage`, or None when it is not hers."""
+    if not isinstance(raw, dict):
+        return None
+    sender = raw.get("from")
+    if not isinstance(sender, str) or not _ADDRESS.match(sender):
+        return None  # no address to answer: nothing can be done with it
+    wamid = raw.get("id")
+    message_id = wamid if isinstance(wamid, str) and 0 < len(wamid) <= 512 else None
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        kind = None
+    if kind in _IGNORED_KINDS:
+        return None
+    text: str | None = None
+    if kind == "text":
+        body = _field(raw, "text", "body")
+        text = body if isinstance(body, str) else ""
+    elif kind == "interactive":
+        interactive = raw.get("interactive")
+        reply_kind = _field(interactive, "type")
+        if reply_kind in ("button_reply", "list_reply"):
+            reply = _field(interactive, reply_kind)
+            # The id is the payload we sent; the title is her language's label, a fallback only.
+            text = _first_text(_field(reply, "id"), _field(reply, "title"))
+    elif kind == "button":
+        # A quick-reply button of a template: its payload is ours, its text is the label.
+        text = _first_text(_field(raw, "button", "payload"), _field(raw, "button", "text"))
+    if text is None:
+        unsupported = kind if kind and _KIND.match(kind) else "unknown"
+        return InboundMessage("whatsapp", sender, "", message_id=message_id, unsupported=unsupported)
+    return InboundMessage("whatsapp", sender, text, message_id=message_id)
+
+
+def parse_payload(payload: Any, phone_number_id: str) -> list[InboundMessage]:
+    """Every message from her in one webhook notification, in order; malformed parts are skipped."""
+    messages: list[InboundMessage] = []
+    for entry in _items(payload, "entry"):
+        for change in _items(entry, "changes"):
+            if not isinstance(change, dict):
+                continue
+            field = change.get("field")
+            if field is not None and field != "messages":
+                continue
+            value = change.get("value")
+            number = _field(value, "metadata", "phone_number_id")
+            if number is not None and not (isinstance(number, (str, int)) and str(number) == phone_number_id):
+                # Another number of the same business account: our number must not answer it.
+                logger.warning("message for another phone number ignored", extra=_event("whatsapp_other_number"))
+                continue
+            for status in _items(value, "statuses"):
+                _log_failed_status(status)
+            for raw in _items(value, "messages"):
+                try:
+                    message = parse_message(raw)
+                except Exception as exc:  # one odd message must not cost the others of the batch
+                    logger.error("message skipped: %s", type(exc).__name__, extra=_event("whatsapp_parse_error"))
+                    continue
+                if message is not None:
+                    messages.append(message)
+    return messages
+
+
+def _log_failed_status(status: Any) -> None:
+    """A message accepted by Graph and then not delivered (e.g. 131047 reported later): code only."""
+    if _field(status, "status") != "failed":
+        return
+    errors = _items(status, "errors")
+    code = errors[0].get("code") if errors and isinstance(errors[0], dict) else None
+    logger.warning(
+        "a message to her was not delivered (error %s)",
+        code if isinstance(code, int) else "?",
+        extra=_event("whatsapp_status_failed"),
+    )
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut at a line break or a space when possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        window = text[: limit + 1]
+        cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut < limit // 2:
+            pieces.append(text[:limit])
+            text = text[limit:]
+        else:
+            pieces.append(text[:cut])
+            text = text[cut + 1 :]
+    if text.strip() or not pieces:
+        pieces.append(text)
+    return [p for p in pieces if p.strip()]
+
+
+def _split_tail(text: str, limit: int) -> tuple[str, str]:
+    """(`lead`, `tail`): the tail, at most `limit` characters, carries the buttons."""
+    if len(text) <= limit:
+        return "", text
+    start = len(text) - limit
+    for separator in ("\n", " "):
+        cut = text.find(separator, start - 1)
+        if 0 <= cut < len(text) - 1 and cut - start < limit // 2:
+            return text[:cut], text[cut + 1 :]
+    return text[:start], text[start:]
+
+
+def _usable(buttons: Sequence[Button], title_limit: int, id_limit: int) -> bool:
+    titles = [b.title.strip() for b in buttons]
+    payloads = [b.payload for b in buttons]
+    return (
+        all(0 < len(t) <= title_limit and "\n" not in t for t in titles)
+        and all(0 < len(p) <= id_limit for p in payloads)
+        # WhatsApp refuses duplicate titles or ids within one message.
+        and len(set(titles)) == len(titles)
+        and len(set(payloads)) == len(payloads)
+    )
+
+
+def _list_label(text: str) -> str:
+    return LIST_LABEL_ARABIC if _ARABIC.search(text) else LIST_LABEL_LATIN
+
+
+def build_requests(address: str, message: OutboundMessage) -> list[dict[str, Any]]:
+    """The Graph `messages` request bodies for one outbound message, in sending order."""
+
+    def text_request(body: str) -> dict[str, Any]:
+        return {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": address,
+            "type": "text",
+            "text": {"body": body, "preview_url": False},
+        }
+
+    text = message.text
+    buttons = list(message.buttons)
+    if not buttons:
+        return [text_request(piece) for piece in split_text(text, TEXT_LIMIT)]
+    if len(buttons) <= MAX_REPLY_BUTTONS and _usable(buttons, REPLY_TITLE_LIMIT, REPLY_ID_LIMIT):
+        action: dict[str, Any] = {
+            "buttons": [{"type": "reply", "reply": {"id": b.payload, "title": b.title.strip()}} for b in buttons]
+        }
+        kind = "button"
+    elif len(buttons) <= MAX_LIST_ROWS and _usable(buttons, ROW_TITLE_LIMIT, ROW_ID_LIMIT):
+        action = {
+            "button": _list_label(text),
+            "sections": [{"rows": [{"id": b.payload, "title": b.title.strip()} for b in buttons]}],
+        }
+        kind = "list"
+    else:
+        # Too many choices or labels too long for WhatsApp: she reads them as a numbered list.
+        numbered = "\n".join(f"{i}. {b.title.strip()}" for i, b in enumerate(buttons, 1))
+        full = f"{text.rstrip()}\n\n{numbered}" if text.strip() else numbered
+        return [text_request(piece) for piece in split_text(full, TEXT_LIMIT)]
+    lead, tail = _split_tail(text, INTERACTIVE_BODY_LIMIT)
+    requests = [text_request(piece) for piece in split_text(lead, TEXT_LIMIT)] if lead.strip() else []
+    requests.append(
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": address,
+            "type": "interactive",
+            "interactive": {"type": kind, "body": {"text": tail if tail.strip() else EMPTY_BODY}, "action": action},
+        }
+    )
+    return requests
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (only the number form: Graph does not send dates)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None  # a wait past the budget makes the send give up
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """The whole stream, or None past `limit` bytes (a Content-Length may be absent or lie)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await stream.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+async def _graph_error_code(response: aiohttp.ClientResponse) -> int | None:
+    """`error.code` of a Graph error body; its message is never kept (it may quote her number)."""
+    try:
+        body = json.loads(await _read_at_most(response.content, 64 * 1024) or b"")
+    except (ValueError, RecursionError, aiohttp.ClientError, asyncio.TimeoutError):
+        return None
+    code = _field(body, "error", "code")
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+class WhatsAppChannel(Channel):
+    """Meta's WhatsApp Cloud API: the webhook at /webhooks/whatsapp, replies through Graph."""
+
+    name = "whatsapp"
+    service_window = timedelta(hours=24)
+
+    # Delivery retries: attempts in all, first backoff, and a bound on the whole send.
+    attempts = 3
+    backoff_seconds = 0.5
+    budget_seconds = 10.0
+    request_timeout_seconds = 5.0
+    # How long `close` waits for messages already handed to `on_message`.
+    close_timeout_seconds = 30.0
+
+    def __init__(self, settings: WhatsAppSettings, on_message: OnMessage) -> None:
+        self._settings = settings
+        self._on_message = on_message
+        self._session: aiohttp.ClientSession | None = None
+        # Strong references: the event loop keeps only weak ones to running tasks.
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    @property
+    def _messages_url(self) -> str:
+        return f"{self._settings.api_base.rstrip('/')}/{self._settings.phone_number_id}/messages"
+
+    def attach(self, app: web.Application) -> None:
+        app.router.add_get(WEBHOOK_PATH, self._verify)
+        app.router.add_post(WEBHOOK_PATH, self._webhook)
+
+    async def start(self) -> None:
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=self.request_timeout_seconds)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        self._closing = False
+
+    async def drain(self) -> None:
+        """Wait until every message handed to `on_message` so far has been handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        self._closing = True
+        try:
+            await asyncio.wait_for(self.drain(), self.close_timeout_seconds)
+        except asyncio.TimeoutError:
+            logger.error("messages still being handled at shutdown", extra=_event("whatsapp_close_timeout"))
+            for task in list(self._tasks):
+                task.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # Inbound
+
+    async def _verify(self, request: web.Request) -> web.Response:
+        """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
+        mode = request.query.get("hub.mode")
+        token = request.query.get("hub.verify_token", "")
+        challenge = request.query.get("hub.challenge", "")
+        expected = self._settings.verify_token.encode()
+        if mode != "subscribe" or not hmac.compare_digest(token.encode("utf-8", "replace"), expected):
+            logger.warning("webhook verification refused", extra=_event("whatsapp_verify_refused"))
+            return web.Response(status=403, text="forbidden")
+        if not _CHALLENGE.match(challenge):
+            return web.Response(status=400, text="bad challenge")
+        logger.info("webhook verified", extra=_event("whatsapp_verified"))
+        return web.Response(text=challenge, content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"})
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        if self._closing:
+            return web.Response(status=503, text="closing")  # Meta delivers it again later
+        signature = request.headers.get("X-Hub-Signature-256", "")
+        if not signature.startswith("sha256="):
+            logger.warning("unsigned webhook refused", extra=_event("whatsapp_unsigned"))
+            return web.Response(status=401, text="signature required")
+        body = None
+        if request.content_length is None or request.content_length <= MAX_BODY_BYTES:
+            body = await _read_at_most(request.content, MAX_BODY_BYTES)
+        if body is None:
+            logger.warning("oversized webhook refused", extra=_event("whatsapp_too_large"))
+            response = web.Response(status=413, text="too large")
+            # The rest of the body is left unread: the connection cannot serve another request.
+            response.force_close()
+            return response
+        expected = hmac.new(self._settings.app_secret.encode(), body, hashlib.sha256).hexdigest().encode()
+        given = signature[len("sha256=") :].strip().lower().encode("utf-8", "replace")
+        if not hmac.compare_digest(expected, given):
+            logger.warning("badly signed webhook refused", extra=_event("whatsapp_bad_signature"))
+            return web.Response(status=403, text="bad signature")
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            logger.warning("signed webhook is not JSON", extra=_event("whatsapp_not_json"))
+            return web.Response(status=400, text="not json")
+        try:
+            messages = parse_payload(payload, self._settings.phone_number_id)
+        except Exception as exc:  # a bug must not make Meta hammer us with retries of the batch
+            logger.error("webhook unreadable: %s", type(exc).__name__, extra=_event("whatsapp_parse_error"))
+            return web.Response(text="ok")
+        for batch in self._by_sender(messages):
+            task = asyncio.create_task(self._hand_over(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return web.Response(text="ok")
+
+    @staticmethod
+    def _by_sender(messages: list[InboundMessage]) -> Iterator[list[InboundMessage]]:
+        """Her messages of one batch stay in order; different women are handled side by side."""
+        batches: dict[str, list[InboundMessage]] = {}
+        for message in messages:
+            batches.setdefault(message.sender, []).append(message)
+        return iter(batches.values())
+
+    async def _hand_over(self, messages: list[InboundMessage]) -> None:
+        for message in messages:
+            try:
+                await self._on_message(message)
+            except Exception as exc:  # the router keeps its own failures; this only guards the next one
+                logger.error("message handling failed: %s", type(exc).__name__, extra=_event("whatsapp_handler_error"))
+
+    # Outbound
+
+    async def _send(self, address: str, message: OutboundMessage) -> None:
+        # Custom instructions (quick exit) have nothing to act on in WhatsApp: only text goes out.
+        for request in build_requests(address, message):
+            await self._post(request)
+
+    async def _post(self, body: dict[str, Any]) -> None:
+        if self._session is None or self._session.closed:
+            raise DeliveryFailed("whatsapp channel not started")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.budget_seconds
+        headers = {"Authorization": f"Bearer {self._settings.access_token}"}
+        reason = "unreachable"
+        for attempt in range(self.attempts):
+            retry_after: float | None = None
+            status, code = 0, None
+            seconds = max(0.1, min(self.request_timeout_seconds, deadline - loop.time()))
+            try:
+                async with self._session.post(
+                    self._messages_url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)
+                ) as response:
+                    if 200 <= response.status < 300:
+                        return
+                    status = response.status
+                    code = await _graph_error_code(response)
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                # Retried although a timed-out message may have gone out: a repeat beats a loss.
+                reason = f"unreachable ({type(exc).__name__})"
+            else:
+                if code == REENGAGEMENT_ERROR:
+                    raise DeliveryFailed(OUTSIDE_WINDOW)
+                detail = f"HTTP {status}" + (f", error {code}" if code is not None else "")
+                if status == 429 or code in TRANSIENT_ERRORS:
+                    reason = f"rate limited ({detail})"
+                elif status >= 500:
+                    reason = f"server error ({detail})"
+                else:
+                    raise DeliveryFailed(f"refused ({detail})")
+            if attempt == self.attempts - 1:
+                break
+            delay = retry_after if retry_after is not None else self.backoff_seconds * 2**attempt
+            if loop.time() + delay > deadline:
+                break
+            logger.info("retrying a message to her", extra=_event("whatsapp_retry"))
+            await asyncio.sleep(delay)
+        raise DeliveryFailed(reason)
