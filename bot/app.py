@@ -19,13 +19,16 @@ from bot.outbox import Outbox
 from bot.privacy import Cipher
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
+from bot.redis_keys import socketio_channel
 from bot.retention import Eraser, purge_periodically
 from bot.router import Router
 from bot.settings import Settings
 from bot.store import Store
 from bot.texts import default_texts
-from channels.base import Channel
+from channels.base import Channel, InboundMessage, OnMessage
+from channels.telegram import TelegramChannel
 from channels.webchat import WebChatChannel
+from channels.whatsapp import WhatsAppChannel
 from channels.webchat.page import add_page_routes
 from handoff.bus import LocalBus, RedisBus
 from handoff.cases import PRIORITIES, CaseQueue
@@ -57,12 +60,13 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
 
-    async def on_message(message: Any) -> None:
+    async def on_message(message: InboundMessage) -> None:
         await app[ROUTER].handle(message)
 
-    webchat = WebChatChannel(on_message, redis_url=settings.redis_url)
-    webchat.attach(app)
-    app[CHANNELS] = {webchat.name: webchat}
+    channels = _channels(settings, on_message)
+    for channel in channels:
+        channel.attach(app)
+    app[CHANNELS] = {channel.name: channel for channel in channels}
 
     app.cleanup_ctx.append(_resources)
     add_page_routes(app)
@@ -72,6 +76,24 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/internal/handoff", internal_handoff)
     app.router.add_post("/internal/conversations/{conversation_id}/case", internal_update_case)
     return app
+
+
+def _channels(settings: Settings, on_message: OnMessage) -> list[Channel]:
+    """The web chat always; WhatsApp and Telegram when their settings are all there."""
+    channels: list[Channel] = [
+        WebChatChannel(on_message, redis_url=settings.redis_url, redis_channel=socketio_channel(settings.redis_db))
+    ]
+    if settings.whatsapp is not None:
+        channels.append(WhatsAppChannel(settings.whatsapp, on_message))
+    else:
+        logger.info("WhatsApp is off: set WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_ACCESS_TOKEN "
+                    "and WHATSAPP_PHONE_NUMBER_ID to turn it on", extra={"event": "channel_off", "channel": "whatsapp"})
+    if settings.telegram is not None:
+        channels.append(TelegramChannel(settings.telegram, on_message))
+    else:
+        logger.info("Telegram is off: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET to turn it on",
+                    extra={"event": "channel_off", "channel": "telegram"})
+    return channels
 
 
 def _on_call(settings: Settings) -> OnCall:
@@ -88,6 +110,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     store = Store(settings.store_url)
     await store.run(store.create_schema)
     cipher = Cipher(settings.data_key)
+    for channel in app[CHANNELS].values():
+        await channel.start()
     # One Redis client for the app (rate limits, dedupe, health); the bus subscribes on its own connection.
     redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2) if settings.redis_url else None
     bus = RedisBus(redis, cipher) if redis is not None else LocalBus()
@@ -131,6 +155,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await hub.close_all()
+    for channel in app[CHANNELS].values():
+        await channel.close()
     await bus.stop()
     if redis is not None:
         await redis.close()

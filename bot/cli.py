@@ -220,6 +220,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
+    from channels.base import ChannelError, InboundMessage
+    from channels.telegram import TelegramChannel, secret_token_problem, webhook_url_problem
+
+    telegram = load_settings().telegram
+    if telegram is None:
+        print("maak: Telegram is not configured: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET", file=sys.stderr)
+        return 2
+    problem = webhook_url_problem(args.url) or secret_token_problem(telegram.webhook_secret)
+    if problem:
+        print(f"maak: {problem}", file=sys.stderr)
+        return 2
+
+    async def ignore(message: InboundMessage) -> None:
+        """This process registers the webhook only; the gateway receives the messages."""
+
+    async def register() -> None:
+        channel = TelegramChannel(telegram, ignore)
+        await channel.start()
+        try:
+            await channel.set_webhook(args.url)
+        finally:
+            await channel.close()
+
+    try:
+        asyncio.run(register())
+    except ChannelError as exc:
+        print(f"maak: Telegram did not accept the webhook: {exc}", file=sys.stderr)
+        return 1
+    print(f"maak: Telegram will post updates to {args.url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maak", description="Maak — معك — with you.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -260,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--username", help="with --url --handoff: a counsellor account")
     bench.add_argument("--password", help="its password (default: read from stdin)")
     bench.set_defaults(func=cmd_bench)
+
+    telegram = commands.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
+        dest="telegram_command", required=True
+    )
+    set_webhook = telegram.add_parser("set-webhook", help="register URL (https) as the bot's webhook, with the secret")
+    set_webhook.add_argument("url", metavar="URL", help="e.g. https://maak.example.org/webhooks/telegram")
+    set_webhook.set_defaults(func=cmd_telegram_set_webhook)
 
     user = commands.add_parser("user", help="accounts").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="create an account; the password is read from stdin")

@@ -24,8 +24,9 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Library loggers that would print request details at INFO.
-    for noisy in ("aiohttp.access", "engineio", "socketio", "urllib3", "httpx"):
+    # Library loggers that would print request details at INFO (httpx: the URL, with the bot token),
+    # or at DEBUG (python-telegram-bot: every Bot API call with its parameters, her words included).
+    for noisy in ("aiohttp.access", "engineio", "socketio", "urllib3", "httpx", "httpcore", "telegram"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

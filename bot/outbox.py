@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import timezone
 from typing import Mapping
 
 from bot.privacy import Cipher
-from bot.store import Store
+from bot.store import Store, utcnow
 from channels.base import Channel, DeliveryFailed, OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,16 @@ class Outbox:
         contact = await self._store.run(self._store.get_contact, conversation_id)
         if contact is None:
             return "no contact (erased)"
+        channel = self._channels.get(contact["channel"])
+        if channel is not None and channel.service_window is not None:
+            last_seen = contact["last_seen_at"]
+            if last_seen.tzinfo is None:  # SQLite gives UTC back without its zone
+                last_seen = last_seen.replace(tzinfo=timezone.utc)
+            if utcnow() - last_seen > channel.service_window:
+                # The platform would refuse it (WhatsApp's 24-hour window): say so rather than try.
+                logger.warning("outside the channel's service window", extra={"event": "delivery_failed",
+                                                                            "channel": contact["channel"]})
+                return f"outside the {channel.service_window.total_seconds() / 3600:g}-hour window"
         return await self.send(contact["channel"], self._cipher.decrypt(contact["address_enc"]), reply)
 
     async def language_of(self, conversation_id: str) -> str | None:

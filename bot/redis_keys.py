@@ -1,11 +1,19 @@
 """Every Redis key and channel Maak uses, named in one place.
 
-Socket.IO's own Redis manager (the web chat across replicas) uses python-socketio's default
-channel, `socketio`; Rasa's lock store uses its own `lock:` prefix.
+Keys live in the database of `REDIS_URL`; pub/sub channels are server-wide in Redis, so their
+names carry the database number: two deployments on one Redis server do not hear each other.
+Rasa's lock store uses its own `lock:` prefix.
 """
 
-# Pub/sub channel of console events (case opened, updated, message, closed), all replicas.
-CONSOLE_EVENTS = "maak:console-events"
+
+def console_events(db: int) -> str:
+    """Pub/sub channel of console events (case opened, updated, message, closed), all replicas."""
+    return f"maak:{db}:console-events"
+
+
+def socketio_channel(db: int) -> str:
+    """Pub/sub channel of the web chat's Socket.IO manager, all replicas."""
+    return f"maak:{db}:socketio"
 
 
 def seen_message(channel: str, message_id: str) -> str:

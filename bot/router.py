@@ -1,8 +1,9 @@
 """The router: every inbound message, whatever the channel, goes through `Router.handle`.
 
 Pseudonymise → is a counsellor talking with her? relay to the case : send to Rasa and deliver its
-replies. If Rasa cannot answer, the message is kept in a case for a human, and danger found by the
-lexicon still opens an urgent case with the emergency numbers. Her choice of a callback window
+replies. Danger found by the lexicon opens her urgent case before Rasa is asked, so counsellors
+see it at once whatever the load on Rasa. If Rasa cannot answer, the message is kept in a case
+for a human and she gets the emergency numbers. Her choice of a callback window
 (a button the bot offers when no counsellor is online) is recorded on her case by the router itself.
 """
 
@@ -160,6 +161,12 @@ class Router:
         if case and (case["status"] == "claimed" or case["intake_done"]):
             await self._relay(conv, message, case, text, lang)
             return
+        if (case is None or case["priority"] != "urgent") and is_urgent(None, text):
+            # Danger in her words: counsellors see her case now, not when the bot's turn ends.
+            case = await self._queue.open_case(
+                conv, channel=message.channel, priority="urgent", lang=lang, category="danger", danger=True,
+                summary=text if case is None else "",
+            )
         if case:
             await self._queue.append(case, "user", text)
 

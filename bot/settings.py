@@ -77,6 +77,12 @@ class Settings:
         return self.database_url or f"sqlite:///{self.var_dir / 'rasa-tracker.db'}"
 
     @property
+    def redis_db(self) -> int:
+        """The database number of `REDIS_URL` (0 when none is given)."""
+        path = urlsplit(self.redis_url).path if self.redis_url else ""
+        return int(path.lstrip("/") or 0)
+
+    @property
     def rasa_url(self) -> str:
         return f"http://{self.internal_host}:{self.rasa_port}"
 
@@ -105,7 +111,7 @@ class Settings:
             "MAAK_LOCK_STORE": "redis" if redis else "in_memory",
             "MAAK_REDIS_HOST": (redis.hostname or "127.0.0.1") if redis else "127.0.0.1",
             "MAAK_REDIS_PORT": str((redis.port or 6379) if redis else 6379),
-            "MAAK_REDIS_DB": ((redis.path or "/0").lstrip("/") or "0") if redis else "0",
+            "MAAK_REDIS_DB": str(self.redis_db),
             "MAAK_REDIS_PASSWORD": (redis.password or "") if redis else "",
             "MAAK_GATEWAY_URL": self.gateway_internal_url,
             "MAAK_INTERNAL_TOKEN": self.internal_token,
@@ -169,6 +175,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     level = env.get("MAAK_LOG_LEVEL", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"MAAK_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    redis_url = env.get("REDIS_URL") or None
+    if redis_url and (urlsplit(redis_url).scheme not in ("redis", "rediss", "unix")
+                      or not (urlsplit(redis_url).path.lstrip("/") or "0").isdigit()):
+        raise SettingsError(f"REDIS_URL must look like redis://host:6379/0, not {redis_url!r}")
     database_url = env.get("DATABASE_URL") or None
     if database_url and database_url.startswith("postgres://"):
         database_url = "postgresql://" + database_url[len("postgres://"):]
@@ -178,7 +188,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         var_dir=var_dir,
         models_dir=Path(env.get("MAAK_MODELS_DIR") or PROJECT_ROOT / "models").resolve(),
         database_url=database_url,
-        redis_url=env.get("REDIS_URL") or None,
+        redis_url=redis_url,
         secret=_key(env, "MAAK_SECRET", var_dir, "secret.key"),
         data_key=_key(env, "MAAK_DATA_KEY", var_dir, "data.key"),
         retention_days=_int(env, "MAAK_RETENTION_DAYS", 30, 1),

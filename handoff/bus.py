@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.privacy import Cipher
-from bot.redis_keys import CONSOLE_EVENTS
+from bot.redis_keys import console_events
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class RedisBus(LocalBus):
     def __init__(self, client: aioredis.Redis, cipher: Cipher, retry_seconds: float = 1.0) -> None:
         super().__init__()
         self._client = client
+        self._channel = console_events(int(client.connection_pool.connection_kwargs.get("db", 0)))
         self._cipher = cipher
         self._retry = retry_seconds
         self._listener: asyncio.Task[None] | None = None
@@ -84,7 +85,7 @@ class RedisBus(LocalBus):
     async def publish(self, event: Event) -> None:
         payload = self._cipher.encrypt(json.dumps(event, ensure_ascii=False))
         try:
-            await self._client.publish(CONSOLE_EVENTS, payload)
+            await self._client.publish(self._channel, payload)
         except (RedisError, OSError):
             # The case is in the database; this replica's consoles see it now, the others on resync.
             logger.warning("Redis unreachable: console event kept local", extra={"event": "bus_publish_failed"})
@@ -95,7 +96,7 @@ class RedisBus(LocalBus):
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CONSOLE_EVENTS)
+                await pubsub.subscribe(self._channel)
                 self._subscribed.set()
                 if lost:
                     logger.info("Redis is back: consoles resync", extra={"event": "bus_up"})

@@ -1,8 +1,10 @@
-"""Fake platform servers on loopback: Rasa's REST channel and Telegram's Bot API."""
+"""Fake platform servers on loopback: Rasa's REST channel, Telegram's Bot API, WhatsApp's Graph API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from typing import Any, AsyncIterator
 
 from aiohttp import web
@@ -52,12 +54,28 @@ class FakeRasa:
 
 
 class FakeTelegram:
-    """The Bot API methods Maak calls, answering as Telegram documents, recording every call."""
+    """The Bot API methods Maak calls, answering as Telegram documents, recording every call.
+
+    Strict where Telegram is (empty or over-long text, callback_data over 64 bytes → 400), and
+    able to refuse: `fail("sendMessage", 429, retry_after=1)` answers the next call of a method
+    with that error (refused calls go to `refused`, not `calls`); `missing` lists methods that
+    answer 404, as an older Bot API server would.
+    """
+
+    METHODS = {
+        "getMe", "sendMessage", "answerCallbackQuery", "deleteMessage", "deleteMessages", "setWebhook",
+        "deleteWebhook", "getWebhookInfo",
+    }  # fmt: skip
 
     def __init__(self, token: str) -> None:
         self.token = token
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.refused: list[tuple[str, dict[str, Any]]] = []
         self.url = ""
+        self.missing: set[str] = set()
+        # chat id → the message ids sendMessage returned there, in order.
+        self.issued: dict[str, list[int]] = {}
+        self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
 
     @property
     def base_url(self) -> str:
@@ -67,6 +85,26 @@ class FakeTelegram:
     def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
 
+    def fail(
+        self, method: str, status: int, description: str = "", *, retry_after: int | None = None, times: int = 1
+    ) -> None:
+        """Answer the next `times` calls of `method` with this error."""
+        answer: dict[str, Any] = {"ok": False, "error_code": status, "description": description or f"Error {status}"}
+        if retry_after is not None:
+            answer["parameters"] = {"retry_after": retry_after}
+            answer["description"] = description or f"Too Many Requests: retry after {retry_after}"
+        self._failures.setdefault(method, []).extend([(status, answer)] * times)
+
+    @staticmethod
+    def decoded(value: Any) -> Any:
+        """A parameter as sent: python-telegram-bot form-encodes lists and objects as JSON."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
+
     async def method(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
@@ -75,6 +113,18 @@ class FakeTelegram:
             params = await request.json()
         else:
             params = dict(await request.post())
+        if name not in self.METHODS or name in self.missing:
+            self.refused.append((name, params))
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        if self._failures.get(name):
+            status, answer = self._failures[name].pop(0)
+            self.refused.append((name, params))
+            return web.json_response(answer, status=status)
+        problem = self._invalid(name, params)
+        if problem:
+            self.refused.append((name, params))
+            answer = {"ok": False, "error_code": 400, "description": f"Bad Request: {problem}"}
+            return web.json_response(answer, status=400)
         self.calls.append((name, params))
         if name == "getMe":
             result: Any = {"id": 1, "is_bot": True, "first_name": "Maak", "username": "maak_bot"}
@@ -86,11 +136,143 @@ class FakeTelegram:
                 "chat": {"id": int(chat_id) if str(chat_id).lstrip("-").isdigit() else 0, "type": "private"},
                 "text": params.get("text", ""),
             }
+            self.issued.setdefault(str(chat_id), []).append(result["message_id"])
+        elif name == "getWebhookInfo":
+            result = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
         else:
             result = True
         return web.json_response({"ok": True, "result": result})
+
+    def _invalid(self, name: str, params: dict[str, Any]) -> str | None:
+        if name == "sendMessage":
+            text = str(params.get("text", ""))
+            if not text.strip():
+                return "message text is empty"
+            if len(text.encode("utf-16-le", "surrogatepass")) // 2 > 4096:
+                return "message is too long"
+            markup = self.decoded(params.get("reply_markup")) or {}
+            for row in markup.get("inline_keyboard", []) if isinstance(markup, dict) else []:
+                for button in row:
+                    data = button.get("callback_data")
+                    if data is not None and not 1 <= len(data.encode()) <= 64:
+                        return "BUTTON_DATA_INVALID"
+        if name == "deleteMessages":
+            ids = self.decoded(params.get("message_ids"))
+            if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+                return "message_ids must be 1-100 identifiers"
+        return None
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self.method)
         return app
+
+
+class FakeGraph:
+    """WhatsApp Cloud API's `messages` endpoint as Graph answers it, recording every request.
+
+    By default every send succeeds; `fail_next` queues answers (429, 500, Graph errors) that are
+    given, in order, before the next successes.
+    """
+
+    def __init__(self, access_token: str, phone_number_id: str) -> None:
+        self.access_token = access_token
+        self.phone_number_id = phone_number_id
+        self.requests: list[dict[str, Any]] = []
+        self.times: list[float] = []
+        self.url = ""
+        self._answers: list[tuple[int, dict[str, Any] | None, dict[str, str]]] = []
+
+    def fail_next(self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        self._answers.append((status, body, headers or {}))
+
+    def rate_limit(self, retry_after: str | None = None) -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.fail_next(429, self.error(130429, "(#130429) Rate limit hit"), headers)
+
+    def server_error(self, status: int = 500) -> None:
+        self.fail_next(status, self.error(131000, "Something went wrong"))
+
+    def outside_window(self) -> None:
+        self.fail_next(
+            400,
+            self.error(
+                131047,
+                "(#131047) Re-engagement message",
+                "Message failed to send because more than 24 hours have passed since the customer last replied.",
+            ),
+        )
+
+    @staticmethod
+    def error(code: int, message: str, details: str = "") -> dict[str, Any]:
+        """A Graph error body as Cloud API documents it."""
+        return {
+            "error": {
+                "message": message,
+                "type": "OAuthException",
+                "code": code,
+                "error_data": {"messaging_product": "whatsapp", "details": details or message},
+                "fbtrace_id": "AbCdEfGh123",
+            }
+        }
+
+    async def messages(self, request: web.Request) -> web.Response:
+        import time
+
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return web.json_response(self.error(190, "Invalid OAuth access token."), status=401)
+        if request.match_info["phone_number_id"] != self.phone_number_id:
+            return web.json_response(self.error(100, "Invalid parameter"), status=400)
+        params = await request.json()
+        self.requests.append(params)
+        self.times.append(time.monotonic())
+        if self._answers:
+            status, body, headers = self._answers.pop(0)
+            return web.json_response(body or {}, status=status, headers=headers)
+        to = params.get("to", "")
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}],
+                "messages": [{"id": f"wamid.fake{len(self.requests)}"}],
+            }
+        )
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v21.0/{phone_number_id}/messages", self.messages)
+        return app
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.url}/v21.0"
+
+
+class ServedInThread:
+    """Serves an aiohttp app from a thread of its own, for fakes that a `maak run` stack calls
+    while the test's own event loop is busy (or belongs to another test)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.url = ""
+
+    def __enter__(self) -> "ServedInThread":
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    async def _start(self) -> str:
+        self._runner = web.AppRunner(self._app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
+import sqlalchemy as sa
 
 from bot.dedupe import Dedupe
 from bot.notices import CaseNotices
@@ -17,7 +18,7 @@ from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
 from bot.retention import Eraser
 from bot.router import Router
-from bot.store import Store
+from bot.store import Store, contacts, utcnow
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OutboundMessage
 from handoff.cases import CaseQueue
@@ -200,3 +201,22 @@ async def test_a_flood_is_slowed_down_not_dropped_and_she_is_told_once(setup):
     told = [t for t in channel.texts() if t != "ok"]
     variants = {default_texts().get("rate_limited", lang) for lang in ("ar", "ary", "ary-Latn", "fr", "en")}
     assert len(told) == 1 and told[0] in variants
+
+
+class WindowedChannel(RecordingChannel):
+    name = "whatsapp"
+    service_window = timedelta(hours=24)
+
+
+async def test_a_message_past_the_service_window_is_not_sent_and_the_reason_is_given(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'maak.db'}")
+    store.create_schema()
+    cipher = Cipher(b"key")
+    channel = WindowedChannel()
+    outbox = Outbox(store, cipher, {"whatsapp": channel})
+    store.touch_contact("conv-wa", "whatsapp", cipher.encrypt("212612345678"))
+    assert await outbox.send_to("conv-wa", "bonjour") is None
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(contacts).values(last_seen_at=utcnow() - timedelta(hours=25)))
+    assert await outbox.send_to("conv-wa", "vous êtes là ?") == "outside the 24-hour window"
+    assert channel.texts() == ["bonjour"]

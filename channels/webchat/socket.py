@@ -36,8 +36,8 @@ class WebChatChannel(Channel):
 
     name = "webchat"
 
-    def __init__(self, on_message: OnMessage, redis_url: str | None = None) -> None:
-        manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
+    def __init__(self, on_message: OnMessage, redis_url: str | None = None, redis_channel: str = "socketio") -> None:
+        manager = socketio.AsyncRedisManager(redis_url, channel=redis_channel) if redis_url else None
         self._on_message = on_message
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
