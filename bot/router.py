@@ -1,8 +1,8 @@
 """The router: every inbound message, whatever the channel, goes through `Router.handle`.
 
 Pseudonymise → is a counsellor talking with her? relay to the case : send to Rasa and deliver its
-replies. Danger found by the lexicon opens her urgent case before Rasa is asked, so counsellors
-see it at once whatever the load on Rasa. If Rasa cannot answer, the message is kept in a case
+replies. Danger found by the lexicon opens her urgent case first thing, so counsellors see it at
+once whatever the load on the store and on Rasa. If Rasa cannot answer, the message is kept in a case
 for a human and she gets the emergency numbers. Her choice of a callback window
 (a button the bot offers when no counsellor is online) is recorded on her case by the router itself.
 """
@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from bot.dedupe import Dedupe
+from bot.locks import KeyedLocks
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
 from bot.privacy import Cipher, conversation_id
@@ -29,7 +30,7 @@ from facts import LANGS
 from handoff.cases import CaseQueue
 from nlu.commands import command
 from nlu.danger import is_urgent
-from nlu.langid import identify
+from nlu.langid import LangGuess, identify
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class Router:
         self._limiter = limiter
         self._max_chars = max_text_chars
         # One message at a time per conversation, so her messages and the replies keep their order.
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._locks = KeyedLocks()
 
     async def handle(self, message: InboundMessage) -> None:
         """Handle one message from her; never raises, never drops it."""
@@ -99,11 +100,10 @@ class Router:
         if message.message_id and not await self._dedupe.first_time(message.channel, message.message_id):
             logger.info("redelivered message ignored", extra={"event": "duplicate", "channel": message.channel})
             return
-        lock, users = self._locks.get(conv, (asyncio.Lock(), 0))
-        self._locks[conv] = (lock, users + 1)
+        flooded = self._locks.waiting(conv) >= MAX_WAITING
         try:
-            async with lock:
-                if users >= MAX_WAITING:
+            async with self._locks.hold(conv):
+                if flooded:
                     await self._keep_unread(conv, message)
                 else:
                     await self._pace(conv, message)
@@ -111,13 +111,6 @@ class Router:
         except Exception:
             logger.exception("message handling failed", extra={"event": "router_error", "channel": message.channel})
             await self._keep_for_a_human(conv, message, clean_text(message.text), DEFAULT_LANG)
-        finally:
-            # The lock goes when no message of hers is waiting for it, so the dict does not grow.
-            lock, users = self._locks[conv]
-            if users == 1:
-                del self._locks[conv]
-            else:
-                self._locks[conv] = (lock, users - 1)
 
     async def _pace(self, conv: str, message: InboundMessage) -> None:
         """Past the rate limit, her message waits for the next window; she is told once, kindly."""
@@ -137,11 +130,21 @@ class Router:
             await self._queue.append(case, "user", text)
 
     async def _handle(self, conv: str, message: InboundMessage) -> None:
-        known_lang = await self._store.run(
-            self._store.touch_contact, conv, message.channel, self._cipher.encrypt(message.sender)
-        )
         text = clean_text(message.text)
-        lang = await self._language(conv, text, known_lang, message.metadata.get("lang"))
+        guess = identify(text) if text else None
+        clear = guess.tag if guess is not None and guess.reliable else None
+        if text and is_urgent(None, text) and not callback_window(text):
+            # Danger in her words: counsellors see her case before anything else is done for her,
+            # whatever the load on the store and on Rasa.
+            await self._queue.open_case(
+                conv, channel=message.channel, priority="urgent", category="danger", danger=True,
+                lang=clear or message.metadata.get("lang") or (guess.tag if guess else None),
+                summary=text, keep_summary=True,
+            )
+        known_lang = await self._store.run(
+            self._store.touch_contact, conv, message.channel, self._cipher.encrypt(message.sender), clear
+        )
+        lang = clear or await self._language(conv, guess, known_lang, message.metadata.get("lang"))
         logger.info("message received", extra={"event": "inbound", "channel": message.channel, "chars": len(text)})
 
         if message.unsupported:
@@ -161,12 +164,6 @@ class Router:
         if case and (case["status"] == "claimed" or case["intake_done"]):
             await self._relay(conv, message, case, text, lang)
             return
-        if (case is None or case["priority"] != "urgent") and is_urgent(None, text):
-            # Danger in her words: counsellors see her case now, not when the bot's turn ends.
-            case = await self._queue.open_case(
-                conv, channel=message.channel, priority="urgent", lang=lang, category="danger", danger=True,
-                summary=text if case is None else "",
-            )
         if case:
             await self._queue.append(case, "user", text)
 
@@ -247,16 +244,10 @@ class Router:
             logger.exception("could not keep a message for a human", extra={"event": "keep_failed"})
         await self._say(message, self._texts.get("urgent_fallback" if urgent else "unavailable_kept", lang))
 
-    async def _language(self, conv: str, text: str, known: str | None, hint: str | None) -> str:
-        """Her language: this message's if clear, else the last one seen, else the page's language.
-
-        `hint` is what the channel knows (the web page's chosen language); it only breaks a tie.
-        """
-        guess = identify(text) if text else None
-        if guess is not None and guess.reliable:
-            lang = guess.tag
-        else:
-            lang = known or (hint if hint in LANGS else None) or (guess.tag if guess and text else DEFAULT_LANG)
+    async def _language(self, conv: str, guess: LangGuess | None, known: str | None, hint: str | None) -> str:
+        """Her language when this message does not make it clear: the last one seen, else the
+        channel's hint (the web page's chosen language), else the best guess."""
+        lang = known or (hint if hint in LANGS else None) or (guess.tag if guess is not None else DEFAULT_LANG)
         if lang != known:
             await self._store.run(self._store.set_contact_lang, conv, lang)
         return lang

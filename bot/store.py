@@ -178,32 +178,24 @@ class Store:
             conn.execute(sa.text("SELECT 1"))
 
     # -- contacts ---------------------------------------------------------------------------
-    def touch_contact(self, conversation_id: str, channel: str, address_enc: str) -> str | None:
-        """Record (or refresh) how to reach a conversation and when it was last active.
+    def touch_contact(self, conversation_id: str, channel: str, address_enc: str, lang: str | None = None) -> str | None:
+        """Record (or refresh) how to reach a conversation, when it was last active and, if
+        given, its language.
 
-        Returns the language last seen in the conversation, if any.
+        Returns the language stored before this call, if any.
         """
         now = utcnow()
+        values: dict[str, Any] = {"channel": channel, "address_enc": address_enc, "last_seen_at": now}
+        if lang is not None:
+            values["lang"] = lang
         with self.engine.begin() as conn:
-            lang = conn.execute(
+            known = conn.execute(
                 sa.select(contacts.c.lang).where(contacts.c.conversation_id == conversation_id)
             ).first()
-            if lang is not None:
-                conn.execute(
-                    sa.update(contacts)
-                    .where(contacts.c.conversation_id == conversation_id)
-                    .values(channel=channel, address_enc=address_enc, last_seen_at=now)
-                )
-                return lang[0]
-            conn.execute(
-                sa.insert(contacts).values(
-                    conversation_id=conversation_id,
-                    channel=channel,
-                    address_enc=address_enc,
-                    created_at=now,
-                    last_seen_at=now,
-                )
-            )
+            if known is not None:
+                conn.execute(sa.update(contacts).where(contacts.c.conversation_id == conversation_id).values(**values))
+                return known[0]
+            conn.execute(sa.insert(contacts).values(conversation_id=conversation_id, created_at=now, **values))
         return None
 
     def set_contact_lang(self, conversation_id: str, lang: str) -> None:

@@ -7,12 +7,12 @@ is told to this replica's listeners (who tell her) and published on the bus (eve
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import Any, Awaitable, Callable
 
+from bot.locks import KeyedLocks
 from bot.privacy import Cipher
 from bot.store import Store, utcnow
 from handoff.bus import LocalBus
@@ -69,8 +69,9 @@ class CaseQueue:
         self._cipher = cipher
         self._bus = bus or LocalBus()
         self._listeners: list[Listener] = []
-        # One open case per conversation even when two of her messages arrive at once.
-        self._open_lock = asyncio.Lock()
+        # One open case per conversation even when the router and the actions ask at once;
+        # different conversations open their cases side by side.
+        self._open_locks = KeyedLocks()
 
     def subscribe(self, listener: Listener) -> None:
         """`listener` hears every change made on this replica (not those of other replicas)."""
@@ -97,11 +98,15 @@ class CaseQueue:
         category: str | None = None,
         danger: bool = False,
         summary: str = "",
+        keep_summary: bool = False,
     ) -> dict[str, Any]:
-        """Her open case, created if needed; a second request can only raise its priority."""
+        """Her open case, created if needed; a second request can only raise its priority.
+
+        With `keep_summary`, `summary` is only the first words of a new case, not a newer summary.
+        """
         if priority not in PRIORITIES:
             raise ValueError(f"unknown priority {priority!r}")
-        async with self._open_lock:
+        async with self._open_locks.hold(conversation_id):
             case = await self._store.run(self._store.open_case_for, conversation_id)
             if case is None:
                 case = await self._store.run(
@@ -125,7 +130,7 @@ class CaseQueue:
             for key, value in (("lang", lang), ("region", region), ("category", category)):
                 if value and value != case[key]:
                     changes[key] = value
-            if summary:
+            if summary and not keep_summary:
                 changes["summary_enc"] = self._cipher.encrypt(summary)
             if changes:
                 case = await self._store.run(self._store.update_case, case["id"], **changes)
