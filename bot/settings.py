@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from channels.telegram import TelegramSettings
+from channels.whatsapp import WhatsAppSettings
+
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -20,23 +23,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class SettingsError(ValueError):
     """A setting has a value Maak cannot use."""
-
-
-@dataclass(frozen=True)
-class WhatsAppSettings:
-    verify_token: str
-    app_secret: str
-    access_token: str
-    phone_number_id: str
-    api_base: str
-
-
-@dataclass(frozen=True)
-class TelegramSettings:
-    bot_token: str
-    webhook_secret: str
-    api_base: str
-    oncall_chat_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)

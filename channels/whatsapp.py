@@ -15,16 +15,29 @@ import hmac
 import json
 import logging
 import re
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Iterator, Sequence
 
 import aiohttp
 from aiohttp import web
 
-from bot.settings import WhatsAppSettings
 from channels.base import Button, Channel, DeliveryFailed, InboundMessage, OnMessage, OutboundMessage
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    """The Cloud API app's settings (WHATSAPP_* variables, read by `bot.settings`)."""
+
+    verify_token: str
+    app_secret: str
+    access_token: str
+    phone_number_id: str
+    api_base: str
+
 
 WEBHOOK_PATH = "/webhooks/whatsapp"
 # Meta's notifications are a few KB even when batched; anything bigger is not from Meta.
@@ -38,7 +51,10 @@ REPLY_TITLE_LIMIT = 20
 REPLY_ID_LIMIT = 256
 MAX_LIST_ROWS = 10
 ROW_TITLE_LIMIT = 24
+ROW_DESCRIPTION_LIMIT = 72
 ROW_ID_LIMIT = 200
+# Addresses whose last menu went out as numbered text, to read "2" back as that choice.
+NUMBERED_MENUS_KEPT = 10_000
 
 OUTSIDE_WINDOW = "outside the 24-hour window"
 # Graph error codes: 131047 = more than 24 hours since her last message (re-engagement).
@@ -208,6 +224,19 @@ def _usable(buttons: Sequence[Button], title_limit: int, id_limit: int) -> bool:
     )
 
 
+def _row_title(title: str) -> str:
+    title = title.strip()
+    return title if len(title) <= ROW_TITLE_LIMIT else title[: ROW_TITLE_LIMIT - 1].rstrip() + "…"
+
+
+def _row(button: Button) -> dict[str, str]:
+    """A list row; a title too long for a row is shortened there and given whole as its description."""
+    row = {"id": button.payload, "title": _row_title(button.title)}
+    if row["title"] != button.title.strip():
+        row["description"] = button.title.strip()
+    return row
+
+
 def _list_label(text: str) -> str:
     return LIST_LABEL_ARABIC if _ARABIC.search(text) else LIST_LABEL_LATIN
 
@@ -233,10 +262,12 @@ def build_requests(address: str, message: OutboundMessage) -> list[dict[str, Any
             "buttons": [{"type": "reply", "reply": {"id": b.payload, "title": b.title.strip()}} for b in buttons]
         }
         kind = "button"
-    elif len(buttons) <= MAX_LIST_ROWS and _usable(buttons, ROW_TITLE_LIMIT, ROW_ID_LIMIT):
+    elif len(buttons) <= MAX_LIST_ROWS and _usable(buttons, ROW_DESCRIPTION_LIMIT, ROW_ID_LIMIT) and (
+        len({_row_title(b.title) for b in buttons}) == len(buttons)
+    ):
         action = {
             "button": _list_label(text),
-            "sections": [{"rows": [{"id": b.payload, "title": b.title.strip()} for b in buttons]}],
+            "sections": [{"rows": [_row(b) for b in buttons]}],
         }
         kind = "list"
     else:
@@ -315,6 +346,7 @@ class WhatsAppChannel(Channel):
         self._session: aiohttp.ClientSession | None = None
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._tasks: set[asyncio.Task[None]] = set()
+        self._numbered: OrderedDict[str, list[str]] = OrderedDict()
         self._closing = False
 
     @property
@@ -412,7 +444,7 @@ class WhatsAppChannel(Channel):
     async def _hand_over(self, messages: list[InboundMessage]) -> None:
         for message in messages:
             try:
-                await self._on_message(message)
+                await self._on_message(self._choice(message))
             except Exception as exc:  # the router keeps its own failures; this only guards the next one
                 logger.error("message handling failed: %s", type(exc).__name__, extra=_event("whatsapp_handler_error"))
 
@@ -420,8 +452,24 @@ class WhatsAppChannel(Channel):
 
     async def _send(self, address: str, message: OutboundMessage) -> None:
         # Custom instructions (quick exit) have nothing to act on in WhatsApp: only text goes out.
-        for request in build_requests(address, message):
+        requests = build_requests(address, message)
+        for request in requests:
             await self._post(request)
+        if message.buttons and all(r["type"] == "text" for r in requests):
+            self._numbered[address] = [b.payload for b in message.buttons]
+            self._numbered.move_to_end(address)
+            while len(self._numbered) > NUMBERED_MENUS_KEPT:
+                self._numbered.popitem(last=False)
+        elif message.buttons or message.text:
+            self._numbered.pop(address, None)
+
+    def _choice(self, message: InboundMessage) -> InboundMessage:
+        """Her answer "2" to a menu sent as numbered text is the second choice's payload."""
+        options = self._numbered.get(message.sender)
+        number = message.text.strip()
+        if options and number.isdigit() and 1 <= int(number) <= len(options):
+            return replace(message, text=options[int(number) - 1])
+        return message
 
     async def _post(self, body: dict[str, Any]) -> None:
         if self._session is None or self._session.closed:

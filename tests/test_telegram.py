@@ -24,7 +24,8 @@ import requests
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from bot.settings import PROJECT_ROOT, TelegramSettings
+from bot.settings import PROJECT_ROOT
+from channels.telegram import TelegramSettings
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
 from channels.telegram import (
     MAX_UPDATE_BYTES,

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from bot.settings import WhatsAppSettings
+from channels.whatsapp import WhatsAppSettings
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
 from channels.whatsapp import MAX_BODY_BYTES, OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
 from tests.conftest import free_port
@@ -510,6 +510,40 @@ async def test_choices_whatsapp_cannot_show_become_numbered_text(
     lines = request["text"]["body"].split("\n")
     assert lines[0] == "Choisissez :" and lines[1] == ""
     assert lines[2:] == [f"{i}. {b.title}" for i, b in enumerate(choices, 1)]
+
+
+async def test_a_title_too_long_for_a_row_is_shortened_and_given_whole_below(
+    graph: tuple[FakeGraph, WhatsAppChannel]
+) -> None:
+    fake, channel = graph
+    choices = (Button("Ne m'écrivez pas en premier", "/callback_window{\"window\":\"none\"}"), *buttons(3))
+    await channel.send(HER, OutboundMessage(text="Quand ?", buttons=choices))
+    rows = fake.requests[0]["interactive"]["action"]["sections"][0]["rows"]
+    assert rows[0]["title"] == "Ne m'écrivez pas en pre…" and len(rows[0]["title"]) == 24
+    assert rows[0]["description"] == "Ne m'écrivez pas en premier"
+    assert "description" not in rows[1]
+
+
+async def test_an_answer_by_number_to_a_numbered_menu_is_that_choice() -> None:
+    fake, recorder = FakeGraph(ACCESS_TOKEN, PHONE_NUMBER_ID), Recorder()
+    async for url in serve(fake.app()):
+        fake.url = url
+        channel = WhatsAppChannel(wa_settings(fake.api_base), recorder)
+        app = web.Application()
+        channel.attach(app)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            await channel.start()
+            hook = Webhook(client, channel, recorder)
+            menu = buttons(12)
+            await channel.send(HER, OutboundMessage(text="Choisissez :", buttons=menu))
+            (chosen,) = await hook.received(notification(change([text_message("2", "wamid.n1")])))
+            assert chosen.text == menu[1].payload
+            (beyond,) = await hook.received(notification(change([text_message("13", "wamid.n2")])))
+            assert beyond.text == "13"
+            await channel.send(HER, OutboundMessage(text="Merci."))  # the menu is no longer on screen
+            (later,) = await hook.received(notification(change([text_message("2", "wamid.n3")])))
+            assert later.text == "2"
+            await channel.close()
 
 
 async def test_long_text_is_split_at_word_boundaries(graph: tuple[FakeGraph, WhatsAppChannel]) -> None:
