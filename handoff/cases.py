@@ -106,36 +106,40 @@ class CaseQueue:
         """
         if priority not in PRIORITIES:
             raise ValueError(f"unknown priority {priority!r}")
+        fields = {"channel": channel, "priority": priority, "lang": lang, "region": region, "category": category,
+                  "danger": danger}
         async with self._open_locks.hold(conversation_id):
-            case = await self._store.run(self._store.open_case_for, conversation_id)
-            if case is None:
-                case = await self._store.run(
-                    self._store.insert_case,
-                    conversation_id=conversation_id,
-                    channel=channel,
-                    priority=priority,
-                    lang=lang,
-                    region=region,
-                    category=category,
-                    danger=danger,
-                    summary_enc=self._cipher.encrypt(summary),
-                )
-                await self._emit("case_opened", case, "opened")
-                return case
-            changes: dict[str, Any] = {}
-            if PRIORITIES[priority] < PRIORITIES[case["priority"]]:
-                changes["priority"] = priority
-            if danger and not case["danger"]:
-                changes["danger"] = True
-            for key, value in (("lang", lang), ("region", region), ("category", category)):
-                if value and value != case[key]:
-                    changes[key] = value
-            if summary and not keep_summary:
-                changes["summary_enc"] = self._cipher.encrypt(summary)
-            if changes:
-                case = await self._store.run(self._store.update_case, case["id"], **changes)
-                await self._emit("case_updated", case, "card")
-            return case
+            # One trip to the store's threads: under load each trip waits its turn in their queue.
+            case, change = await self._store.run(
+                self._open_or_raise, conversation_id, fields, summary, keep_summary
+            )
+        if change is not None:
+            await self._emit("case_opened" if change == "opened" else "case_updated", case, change)
+        return case
+
+    def _open_or_raise(
+        self, conversation_id: str, fields: dict[str, Any], summary: str, keep_summary: bool
+    ) -> tuple[dict[str, Any], str | None]:
+        """In a store thread: her open case, or a new one; returns it and what changed."""
+        case = self._store.open_case_for(conversation_id)
+        if case is None:
+            new = self._store.insert_case(
+                conversation_id=conversation_id, summary_enc=self._cipher.encrypt(summary), **fields
+            )
+            return new, "opened"
+        changes: dict[str, Any] = {}
+        if PRIORITIES[fields["priority"]] < PRIORITIES[case["priority"]]:
+            changes["priority"] = fields["priority"]
+        if fields["danger"] and not case["danger"]:
+            changes["danger"] = True
+        for key in ("lang", "region", "category"):
+            if fields[key] and fields[key] != case[key]:
+                changes[key] = fields[key]
+        if summary and not keep_summary:
+            changes["summary_enc"] = self._cipher.encrypt(summary)
+        if not changes:
+            return case, None
+        return self._store.update_case(case["id"], **changes), "card"
 
     async def update(self, case_id: int, **changes: Any) -> dict[str, Any]:
         """Update the case card (region, safe to chat, intake done…) while she waits."""
