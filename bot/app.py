@@ -154,6 +154,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     yield
     for task in tasks:
         task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await hub.close_all()
     for channel in app[CHANNELS].values():
         await channel.close()

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 # Control characters (but not newlines and tabs) and non-characters are dropped from her text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 QUICK_EXIT = {"maak": "quick_exit"}
+# No words, only a sign that her message reached a human: the web chat stops its "typing" dots.
+RECEIVED = {"maak": "received"}
 # Beyond this many of her messages waiting their turn, the rest are kept for a human unread by the bot.
 MAX_WAITING = 100
 # The payload of the callback-window buttons (domain.yml, utter_handoff_offline).
@@ -213,8 +215,10 @@ class Router:
             await self._say(message, OutboundMessage(custom=QUICK_EXIT))
         elif wanted == "ask_emergency_numbers":
             await self._say(message, self._texts.get("numbers", lang))
-        elif case["status"] == "queued":
-            await self._notices.tell_position(conv, case)
+        else:
+            if case["status"] == "queued":
+                await self._notices.tell_position(conv, case)
+            await self._say(message, OutboundMessage(custom=RECEIVED))
 
     async def _forget(self, conv: str, case: dict[str, Any] | None) -> None:
         """Erase the conversation; a counsellor's console drops her case at once."""

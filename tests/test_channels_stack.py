@@ -106,6 +106,19 @@ async def _until(check: Callable[[], bool], timeout: float = 30) -> None:
         await asyncio.sleep(0.1)
 
 
+async def _settled(count: Callable[[], int], quiet: float = 1.5, timeout: float = 30) -> int:
+    """The value of `count` once it has not changed for `quiet` seconds (her turn has ended)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last, since = count(), loop.time()
+    while loop.time() - since < quiet:
+        assert loop.time() < deadline, "still changing"
+        await asyncio.sleep(0.1)
+        if count() != last:
+            last, since = count(), loop.time()
+    return last
+
+
 def _graph_texts(graph: FakeGraph) -> list[str]:
     out = []
     for request in graph.requests:
@@ -129,7 +142,7 @@ async def test_whatsapp_urgent_handoff_and_a_counsellor_reply(platforms):
         assert opened["case"]["priority"] == "urgent"
         await _until(lambda: any("19" in t for t in _graph_texts(graph)))
         assert all(r["to"] == HER_NUMBER for r in graph.requests)
-        sent = len(graph.requests)
+        sent = await _settled(lambda: len(graph.requests))
 
         assert await _post_whatsapp(url, update) == 200  # Meta redelivers: handled once
         await asyncio.sleep(2)
@@ -158,7 +171,7 @@ async def test_telegram_urgent_handoff_and_a_counsellor_reply(platforms):
         assert opened["case"]["priority"] == "urgent"
         await _until(lambda: any("19" in m.get("text", "") for m in telegram.sent()))
         assert {str(m["chat_id"]) for m in telegram.sent()} == {str(HER_CHAT)}
-        sent = len(telegram.sent())
+        sent = await _settled(lambda: len(telegram.sent()))
         assert await _post_telegram(url, update) == 200  # redelivered update: handled once
         await asyncio.sleep(2)
         assert len(telegram.sent()) == sent

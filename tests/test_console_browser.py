@@ -55,6 +55,7 @@ async def test_a_counsellor_sees_an_urgent_case_appear_replies_and_she_receives_
         await her.fill("#msg", "oui je suis dans la salle de bain")
         await her.click("#send")
         await expect(console.locator("#log")).to_contain_text("oui je suis dans la salle de bain", timeout=15_000)
+        await expect(her.locator("#typing")).to_be_hidden(timeout=5_000)  # the bot is not "typing"
 
         await console.select_option("#outcome", "safety_plan")
         await console.click("#close")

@@ -148,6 +148,7 @@ async def test_while_a_counsellor_has_her_case_the_bot_is_silent(setup):
     await router.handle(message("il est parti, je suis seule maintenant"))
     assert rasa.received == []
     assert channel.texts() == []
+    assert [m.custom for _, m in channel.sent] == [{"maak": "received"}]  # no words, the page stops "typing"
     assert len(store.case_messages(case["id"])) == 1
 
 

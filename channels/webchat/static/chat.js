@@ -4,6 +4,8 @@
  * Talks to the gateway over Socket.IO with Rasa's socketio protocol:
  *   -> session_request {session_id}      <- session_confirm "<session_id>"
  *   -> user_uttered {message, session_id} <- bot_uttered {text, quick_replies?, custom?}
+ * A bot_uttered with no text (custom {maak: "received"}: her words went to a counsellor) only
+ * stops the "typing" dots.
  *
  * Nothing is kept on the device: the session id lives in memory only (a reload starts a new
  * conversation), no storage API is touched, and server text is only ever set as textContent.
