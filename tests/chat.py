@@ -21,24 +21,30 @@ class ChatClient:
         # With `reconnect`, she comes back to the same conversation after a gateway restart, as the page does.
         self.sio = socketio.AsyncClient(reconnection=reconnect, reconnection_delay=0.5, reconnection_delay_max=2)
         self.received: list[dict[str, Any]] = []
+        # How many times the server has confirmed her session: after a restart, a rise means she has
+        # rejoined (the client's `connected` flag alone can still be stale from before the drop).
+        self.confirmations = 0
         self._arrived = asyncio.Event()
+        self._confirmed = asyncio.Event()
         self.sio.on("bot_uttered", self._on_bot)
-        if reconnect:
-            self.sio.on("connect", self._resume)
+        self.sio.on("session_confirm", self._on_confirm)
+        # On every connect, as the page does: with `reconnect`, that is her coming back after a restart.
+        self.sio.on("connect", self._resume)
 
     async def _resume(self) -> None:
         await self.sio.emit("session_request", {"session_id": self.session_id})
+
+    async def _on_confirm(self, _data: Any) -> None:
+        self.confirmations += 1
+        self._confirmed.set()
 
     async def _on_bot(self, data: dict[str, Any]) -> None:
         self.received.append(data)
         self._arrived.set()
 
     async def __aenter__(self) -> "ChatClient":
-        confirmed = asyncio.Event()
-        self.sio.on("session_confirm", lambda _data: confirmed.set())
         await self.sio.connect(self.url, socketio_path="socket.io", transports=["websocket"])
-        await self.sio.emit("session_request", {"session_id": self.session_id})
-        await asyncio.wait_for(confirmed.wait(), timeout=10)
+        await asyncio.wait_for(self._confirmed.wait(), timeout=10)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

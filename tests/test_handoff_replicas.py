@@ -189,11 +189,11 @@ async def test_a_gateway_restarted_mid_handoff_loses_nothing(replicas):
         await _until(lambda: "Je suis là." in _her(chat, 0))
 
         old = _gateway_pid(replicas.a)
+        joined = chat.confirmations
         subprocess.run(["kill", "-KILL", str(old)], check=True)
-        _wait_healthy(replicas.a.url, replicas.a.process)
+        await asyncio.to_thread(_wait_healthy, replicas.a.url, replicas.a.process)
         assert _gateway_pid(replicas.a) != old
-        await _until(lambda: chat.sio.connected, timeout=30)
-        await asyncio.sleep(1)  # she has rejoined her conversation
+        await _until(lambda: chat.confirmations > joined, timeout=30)  # she has rejoined her conversation
 
         mark = len(console.events)
         await chat.send({"message": "je suis revenue", "session_id": chat.session_id})
