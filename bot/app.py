@@ -27,7 +27,7 @@ from bot.store import Store
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OnMessage
 from channels.telegram import TelegramChannel
-from channels.webchat import WebChatChannel
+from channels.webchat import OnResume, WebChatChannel
 from channels.whatsapp import WhatsAppChannel
 from channels.webchat.page import add_page_routes
 from handoff.bus import LocalBus, RedisBus
@@ -63,7 +63,10 @@ def create_app(settings: Settings) -> web.Application:
     async def on_message(message: InboundMessage) -> None:
         await app[ROUTER].handle(message)
 
-    channels = _channels(settings, on_message)
+    async def on_resume(session_id: str, seen: int) -> None:
+        await app[ROUTER].resume(WebChatChannel.name, session_id, seen)
+
+    channels = _channels(settings, on_message, on_resume)
     for channel in channels:
         channel.attach(app)
     app[CHANNELS] = {channel.name: channel for channel in channels}
@@ -78,10 +81,11 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _channels(settings: Settings, on_message: OnMessage) -> list[Channel]:
+def _channels(settings: Settings, on_message: OnMessage, on_resume: OnResume) -> list[Channel]:
     """The web chat always; WhatsApp and Telegram when their settings are all there."""
     channels: list[Channel] = [
-        WebChatChannel(on_message, redis_url=settings.redis_url, redis_channel=socketio_channel(settings.redis_db))
+        WebChatChannel(on_message, on_resume, redis_url=settings.redis_url,
+                       redis_channel=socketio_channel(settings.redis_db))
     ]
     if settings.whatsapp is not None:
         channels.append(WhatsAppChannel(settings.whatsapp, on_message))
@@ -144,7 +148,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[CONSOLE] = ConsoleApi(
         store=store, cipher=cipher, queue=queue, sessions=Sessions(store, settings.secret), hub=hub,
-        deliver=outbox.send_to, sla_seconds=settings.handoff_sla_seconds,
+        deliver=outbox.send_counsellor, sla_seconds=settings.handoff_sla_seconds,
     )
     tasks = [
         asyncio.create_task(purge_periodically(eraser, store, settings.retention_days)),

@@ -15,7 +15,7 @@ from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
 from bot.store import Store
 from bot.texts import Texts
-from handoff.cases import CaseEvent, CaseQueue
+from handoff.cases import UNREADABLE, CaseEvent, CaseQueue
 from handoff.oncall import OnCall
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,20 @@ class CaseNotices:
         changed = await self._store.run(self._store.set_told_position, case["id"], position)
         if changed or force:
             await self._tell(conv, case, "handoff_waiting", position=position)
+
+    async def resend_missed(self, conv: str, seen: int) -> None:
+        """Her page came back after a drop: send again the counsellor messages after the last it showed.
+
+        Her latest case, even closed: a counsellor's last words before closing are often the next steps.
+        """
+        case = await self._queue.last_case_for(conv)
+        if case is None:
+            return
+        for message in await self._queue.messages(case["id"]):
+            if message["author"] == "counsellor" and message["id"] > seen and message["text"] != UNREADABLE:
+                if await self._outbox.send_counsellor(conv, message["text"], message["id"]) is not None:
+                    return  # gone again: the rest waits for her next return
+        logger.info("missed messages sent again", extra={"event": "resumed", "case_id": case["id"]})
 
     async def _positions_changed(self, exclude: int) -> None:
         """Everyone still waiting whose place in line moved is told her new place."""

@@ -53,6 +53,10 @@ class Outbox:
                 return f"outside the {channel.service_window.total_seconds() / 3600:g}-hour window"
         return await self.send(contact["channel"], self._cipher.decrypt(contact["address_enc"]), reply)
 
+    async def send_counsellor(self, conversation_id: str, text: str, message_id: int) -> str | None:
+        """A counsellor's message, marked with its stored id so a channel can resend it if missed."""
+        return await self.send_to(conversation_id, OutboundMessage(text=text, seq=message_id))
+
     async def language_of(self, conversation_id: str) -> str | None:
         contact = await self._store.run(self._store.get_contact, conversation_id)
         return contact["lang"] if contact else None

@@ -114,6 +114,10 @@ class Router:
             logger.exception("message handling failed", extra={"event": "router_error", "channel": message.channel})
             await self._keep_for_a_human(conv, message, clean_text(message.text), DEFAULT_LANG)
 
+    async def resume(self, channel: str, sender: str, seen: int) -> None:
+        """Her chat reconnected: what a counsellor wrote while she was away reaches her now."""
+        await self._notices.resend_missed(conversation_id(self._secret, channel, sender), seen)
+
     async def _pace(self, conv: str, message: InboundMessage) -> None:
         """Past the rate limit, her message waits for the next window; she is told once, kindly."""
         count, wait = await self._limiter.hit(conv)

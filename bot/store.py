@@ -224,11 +224,18 @@ class Store:
     # -- cases ------------------------------------------------------------------------------
     def open_case_for(self, conversation_id: str) -> dict[str, Any] | None:
         """Her case that is not closed yet, if any."""
+        return self._last_case(conversation_id, cases.c.status != "closed")
+
+    def last_case_for(self, conversation_id: str) -> dict[str, Any] | None:
+        """Her most recent case, open or closed, if any."""
+        return self._last_case(conversation_id)
+
+    def _last_case(self, conversation_id: str, *conditions: Any) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = (
                 conn.execute(
                     sa.select(cases)
-                    .where(cases.c.conversation_id == conversation_id, cases.c.status != "closed")
+                    .where(cases.c.conversation_id == conversation_id, *conditions)
                     .order_by(cases.c.id.desc())
                 )
                 .mappings()

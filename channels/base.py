@@ -56,6 +56,9 @@ class OutboundMessage:
     buttons: Sequence[Button] = ()
     # Channel-side actions with no text, e.g. {"maak": "quick_exit"}.
     custom: Mapping[str, Any] | None = None
+    # The stored case message this carries (a counsellor's words). A channel whose client can drop
+    # off unnoticed (the web chat) passes it on, so what was missed can be sent again on return.
+    seq: int | None = None
 
 
 OnMessage = Callable[[InboundMessage], Awaitable[None]]

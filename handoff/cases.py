@@ -217,6 +217,9 @@ class CaseQueue:
     async def open_case_for(self, conversation_id: str) -> dict[str, Any] | None:
         return await self._store.run(self._store.open_case_for, conversation_id)
 
+    async def last_case_for(self, conversation_id: str) -> dict[str, Any] | None:
+        return await self._store.run(self._store.last_case_for, conversation_id)
+
     async def list(self, status: str) -> list[dict[str, Any]]:
         return await self._store.run(self._store.list_cases, status, 100 if status == "closed" else 500)
 

@@ -24,6 +24,7 @@ class ChatClient:
         # How many times the server has confirmed her session: after a restart, a rise means she has
         # rejoined (the client's `connected` flag alone can still be stale from before the drop).
         self.confirmations = 0
+        self.seen = 0  # the last counsellor message `seq` received, said on return as the page does
         self._arrived = asyncio.Event()
         self._confirmed = asyncio.Event()
         self.sio.on("bot_uttered", self._on_bot)
@@ -32,13 +33,18 @@ class ChatClient:
         self.sio.on("connect", self._resume)
 
     async def _resume(self) -> None:
-        await self.sio.emit("session_request", {"session_id": self.session_id})
+        request: dict[str, Any] = {"session_id": self.session_id}
+        if self.confirmations:
+            request["seen"] = self.seen
+        await self.sio.emit("session_request", request)
 
     async def _on_confirm(self, _data: Any) -> None:
         self.confirmations += 1
         self._confirmed.set()
 
     async def _on_bot(self, data: dict[str, Any]) -> None:
+        if isinstance(data.get("seq"), int):
+            self.seen = max(self.seen, data["seq"])
         self.received.append(data)
         self._arrived.set()
 
@@ -49,6 +55,16 @@ class ChatClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.sio.disconnect()
+
+    async def come_back(self) -> None:
+        """Reconnect after `sio.disconnect()` (her phone lost the network), to the same conversation."""
+        joined = self.confirmations
+        await self.sio.connect(self.url, socketio_path="socket.io", transports=["websocket"])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while self.confirmations == joined:
+            assert loop.time() < deadline, "the session was not confirmed again"
+            await asyncio.sleep(0.05)
 
     async def send(self, payload: Any) -> None:
         await self.sio.emit("user_uttered", payload)

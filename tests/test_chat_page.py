@@ -31,6 +31,7 @@ class StubGateway:
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
         self.replies: list[dict] = []  # next bot_uttered payloads; the canned one when empty
+        self.missed: list[dict] = []  # sent after confirming a page that says what it has `seen`
         self.port: int = 0
         self._runner: web.AppRunner | None = None
         self._sio: socketio.AsyncServer | None = None
@@ -67,6 +68,9 @@ class StubGateway:
         async def session_request(sid: str, data: dict) -> None:
             self.events.append(("session_request", data))
             await sio.emit("session_confirm", data["session_id"], to=sid)
+            if "seen" in data:
+                for payload in self.missed:
+                    await sio.emit("bot_uttered", payload, to=sid)
 
         @sio.on("user_uttered")
         async def user_uttered(sid: str, data: dict) -> None:
@@ -443,6 +447,30 @@ async def test_messages_typed_while_server_is_down_are_sent_on_reconnect(
         await expect(status).to_be_hidden()
         await expect(page.locator(".row-user.is-pending")).to_have_count(0)
         await expect(page.locator(".row-bot .bubble")).to_have_count(3)
+
+
+async def test_on_return_the_page_says_what_it_has_seen_and_shows_each_message_once(
+    gateway: StubGateway,
+) -> None:
+    gateway.replies.append({"text": "Je suis là.", "seq": 7})
+    gateway.missed = [{"text": "Je suis là.", "seq": 7}, {"text": "Vous êtes en sécurité ?", "seq": 9}]
+    async with chromium_page() as page:
+        session_id = await open_chat(page, gateway)
+        first = [d for e, d in gateway.events if e == "session_request"]
+        assert first == [{"session_id": session_id}]  # a new page asks for nothing old
+        await send(page, "allo")
+        bot = page.locator(".row-bot .bubble")
+        await expect(bot).to_have_text(["Je suis là."])
+
+        await gateway.stop()
+        await expect(page.locator("#status")).to_be_visible(timeout=10_000)
+        gateway.events.clear()
+        await gateway.start()
+        await expect(bot).to_have_text(["Je suis là.", "Vous êtes en sécurité ?"], timeout=20_000)
+        requests = [d for e, d in gateway.events if e == "session_request"]
+        assert requests == [{"session_id": session_id, "seen": 7}]
+        await asyncio.sleep(0.5)
+        await expect(bot).to_have_count(2)
 
 
 async def test_phone_layout_labels_and_counter(gateway: StubGateway) -> None:

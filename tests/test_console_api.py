@@ -281,6 +281,40 @@ async def test_a_reply_that_cannot_be_delivered_is_kept_and_shown(gateway):
         assert detail["messages"][-1]["delivery_error"]
 
 
+async def test_what_a_counsellor_wrote_while_her_phone_was_offline_reaches_her_on_return(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        await console.claim(case_id)
+        await console.write(case_id, "Je suis là.")
+        await _her_texts(chat, 0, 3)
+        assert "Je suis là." in texts(chat.received)
+
+        await chat.sio.disconnect()  # her network drops
+        for text in ("Vous êtes en sécurité ?", "Appelez le 19 si besoin."):
+            await console.write(case_id, text)
+        await console.close(case_id, "safety_plan")
+        start = len(chat.received)
+        await chat.come_back()
+        her = await _her_texts(chat, start, 2)
+        # What she missed, in order, once; what she had already seen is not sent again.
+        assert her == ["Vous êtes en sécurité ?", "Appelez le 19 si besoin."], her
+        await asyncio.sleep(0.5)
+        assert len(chat.received) == start + 2
+
+        # A page that did not live through the conversation (no `seen`) is not given its messages.
+        other_page = ChatClient(gateway.url)
+        other_page.session_id = chat.session_id
+        async with other_page:
+            await asyncio.sleep(0.5)
+            assert other_page.received == []
+        # A bad `seen` is ignored, and crashes nothing.
+        for seen in ("3", -1, True, 2**70, None):
+            await chat.sio.emit("session_request", {"session_id": chat.session_id, "seen": seen})
+        await asyncio.sleep(0.5)
+        assert len(chat.received) == start + 2
+
+
 async def test_forget_me_during_a_handoff_erases_her_case_from_the_console(gateway):
     async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
         await chat.say("bonjour")

@@ -191,9 +191,12 @@ async def test_a_gateway_restarted_mid_handoff_loses_nothing(replicas):
         old = _gateway_pid(replicas.a)
         joined = chat.confirmations
         subprocess.run(["kill", "-KILL", str(old)], check=True)
+        start = len(chat.received)
+        await console.write(case_id, "Je reste avec vous.")  # while her gateway is down
         await asyncio.to_thread(_wait_healthy, replicas.a.url, replicas.a.process)
         assert _gateway_pid(replicas.a) != old
         await _until(lambda: chat.confirmations > joined, timeout=30)  # she has rejoined her conversation
+        await _until(lambda: _her(chat, start) == ["Je reste avec vous."])
 
         mark = len(console.events)
         await chat.send({"message": "je suis revenue", "session_id": chat.session_id})

@@ -3,6 +3,10 @@
 `session_request` → `session_confirm`, `user_uttered` → `bot_uttered`, so existing Rasa web-chat
 widgets and mobile SDKs connect unchanged. With Redis, every gateway replica can reach every
 socket (python-socketio's Redis manager), so a counsellor on one replica reaches her on another.
+
+A message sent while her phone is offline reaches no socket. A counsellor's message carries its
+`seq`; when the page comes back it says the last `seq` it showed (`session_request {session_id,
+seen}`) and `on_resume` sends her what she missed.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import socketio
 from aiohttp import web
@@ -22,6 +26,10 @@ logger = logging.getLogger(__name__)
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # Large enough for a long message in any script, small enough that a flood cannot exhaust memory.
 MAX_PACKET_BYTES = 64 * 1024
+MAX_SEQ = 2**63 - 1
+
+# Called with her session id and the last counsellor message `seq` her page showed.
+OnResume = Callable[[str, int], Awaitable[None]]
 
 
 def _page_metadata(data: dict) -> dict[str, Any]:
@@ -36,9 +44,16 @@ class WebChatChannel(Channel):
 
     name = "webchat"
 
-    def __init__(self, on_message: OnMessage, redis_url: str | None = None, redis_channel: str = "socketio") -> None:
+    def __init__(
+        self,
+        on_message: OnMessage,
+        on_resume: OnResume | None = None,
+        redis_url: str | None = None,
+        redis_channel: str = "socketio",
+    ) -> None:
         manager = socketio.AsyncRedisManager(redis_url, channel=redis_channel) if redis_url else None
         self._on_message = on_message
+        self._on_resume = on_resume
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=manager,
@@ -62,6 +77,13 @@ class WebChatChannel(Channel):
         session_id = requested if isinstance(requested, str) and _SESSION_ID.match(requested) else uuid.uuid4().hex
         await self._bind(sid, session_id)
         await self.sio.emit("session_confirm", session_id, room=sid)
+        seen = data.get("seen") if isinstance(data, dict) and session_id == requested else None
+        # Only a page coming back to its own conversation says `seen`; a new page or widget does not.
+        if self._on_resume is not None and type(seen) is int and 0 <= seen <= MAX_SEQ:
+            try:
+                await self._on_resume(session_id, seen)
+            except Exception:  # she is connected either way; what is missed stays on her case
+                logger.exception("resending missed messages failed", extra={"event": "resume_failed"})
 
     async def _bind(self, sid: str, session_id: str) -> None:
         await self.sio.save_session(sid, {"session_id": session_id})
@@ -105,4 +127,6 @@ class WebChatChannel(Channel):
             ]
         if message.custom:
             payload["custom"] = dict(message.custom)
+        if message.seq is not None:
+            payload["seq"] = message.seq
         await self.sio.emit("bot_uttered", payload, room=address)

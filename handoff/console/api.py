@@ -37,8 +37,9 @@ MAX_MESSAGE_CHARS = 4000
 MAX_NOTE_CHARS = 2000
 STATUSES = ("queued", "claimed", "closed")
 
-# Sends a counsellor's text to the conversation; None when delivered, else a short reason.
-Deliver = Callable[[str, str], Awaitable["str | None"]]
+# Sends a counsellor's text (conversation id, text, stored message id) to the conversation;
+# None when delivered, else a short reason.
+Deliver = Callable[[str, str, int], Awaitable["str | None"]]
 
 
 @lru_cache(maxsize=1)
@@ -185,7 +186,7 @@ async def post_message(request: web.Request, session: Session) -> web.Response:
     text = _text(await _body(request), "text", MAX_MESSAGE_CHARS)
     api.require_holder(session, case)
     message = await api.queue.append(case, "counsellor", text, counsellor=session.username)
-    error = await api.deliver(case["conversation_id"], text)
+    error = await api.deliver(case["conversation_id"], text, message["id"])
     if error is not None:
         message = await api.queue.delivery_failed(case, message, error)
     await api.audit(session, "message", case["id"])

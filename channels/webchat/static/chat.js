@@ -5,7 +5,9 @@
  *   -> session_request {session_id}      <- session_confirm "<session_id>"
  *   -> user_uttered {message, session_id} <- bot_uttered {text, quick_replies?, custom?}
  * A bot_uttered with no text (custom {maak: "received"}: her words went to a counsellor) only
- * stops the "typing" dots.
+ * stops the "typing" dots. A counsellor's message carries a `seq`; when the socket comes back the
+ * page asks with `session_request {session_id, seen}` for what was sent while it was away, and
+ * shows each `seq` once.
  *
  * Nothing is kept on the device: the session id lives in memory only (a reload starts a new
  * conversation), no storage API is touched, and server text is only ever set as textContent.
@@ -42,6 +44,9 @@
   var confirmTimer = null;
   var typingTimer = null;
   var retryTimer = null;
+  var joined = false;    // the server has confirmed this conversation once: a later connect is a return
+  var seen = 0;          // the highest counsellor message `seq` shown
+  var shown = {};        // every `seq` shown, so a message sent again is not shown twice
 
   /* ---------- helpers ---------- */
 
@@ -218,6 +223,11 @@
     if (!data || typeof data !== "object") { return; }
     if (isQuickExit(data)) { quickExit(); return; }
     showTyping(false);
+    if (typeof data.seq === "number") {
+      if (shown[data.seq]) { return; }
+      shown[data.seq] = true;
+      seen = Math.max(seen, data.seq);
+    }
     if (typeof data.text === "string" && data.text) {
       addMessage("bot", data.text);
     }
@@ -231,7 +241,7 @@
   function onConfirmed(confirmedId) {
     clearTimeout(confirmTimer);
     if (exiting || !socket || !socket.connected) { return; }
-    if (typeof confirmedId === "string" && confirmedId) { sessionId = confirmedId; }
+    if (typeof confirmedId === "string" && confirmedId) { sessionId = confirmedId; joined = true; }
     ready = true;
     showStatus(false);
     flush();
@@ -250,7 +260,7 @@
     });
     socket.on("connect", function () {
       ready = false;
-      socket.emit("session_request", { session_id: sessionId });
+      socket.emit("session_request", joined ? { session_id: sessionId, seen: seen } : { session_id: sessionId });
       clearTimeout(confirmTimer);
       confirmTimer = setTimeout(onConfirmed, CONFIRM_WAIT_MS);
     });
