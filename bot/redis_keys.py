@@ -24,3 +24,8 @@ def seen_message(channel: str, message_id: str) -> str:
 def rate_window(conversation_id: str) -> str:
     """Messages of one conversation in the current rate-limit window."""
     return f"maak:rate:{conversation_id}"
+
+
+def telegram_sent_messages() -> str:
+    """Prefix of the sets of message ids the Telegram bot sent in each chat (an HMAC of the chat id follows)."""
+    return "maak:telegram-sent:"

@@ -14,14 +14,13 @@ import ipaddress
 import json
 import logging
 import re
-import time
 import warnings
 from base64 import urlsafe_b64encode
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any, Awaitable, Callable, Coroutine, Iterable, Protocol, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -38,6 +37,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from channels.base import Button, Channel, ChannelError, DeliveryFailed, InboundMessage, OnMessage, OutboundMessage
+from channels.sent_messages import MemorySentMessages, SentMessages
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ MAX_PENDING = 1000
 TEXT_LIMIT = 4096  # Bot API, in UTF-16 code units
 CALLBACK_DATA_LIMIT = 64  # Bot API, in bytes
 DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
-DELETABLE_SECONDS = 48 * 3600  # a bot can delete a message for 48 hours after sending it
 # Telegram's rules for secret_token: 1-256 of these characters.
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _START = re.compile(r"^/start(?:@\w+)?(?:\s.*)?$", re.DOTALL)
@@ -151,51 +150,6 @@ def secret_token_problem(secret: str) -> str | None:
     if _SECRET_TOKEN.match(secret):
         return None
     return "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters among A-Z, a-z, 0-9, _ and - (Telegram's rule)"
-
-
-class SentMessages(Protocol):
-    """The ids of the messages the bot sent in each chat, for the quick exit.
-
-    In memory for now; with several gateway replicas it belongs in Redis (keys by conversation
-    pseudonym, a list per chat, an expiry of 48 hours), behind these two calls.
-    """
-
-    async def record(self, chat_id: str, message_ids: Iterable[int]) -> None:
-        """Remember messages just sent in `chat_id`."""
-
-    async def take(self, chat_id: str) -> list[int]:
-        """The ids still deletable in `chat_id`, oldest first, forgotten as they are returned."""
-
-
-class MemorySentMessages:
-    """`SentMessages` in this process, bounded: the most recent chats, the last ids of each, 48 hours."""
-
-    def __init__(self, max_chats: int = 5000, per_chat: int = 300, keep_seconds: float = DELETABLE_SECONDS) -> None:
-        self._chats: OrderedDict[str, deque[tuple[int, float]]] = OrderedDict()
-        self._max_chats = max_chats
-        self._per_chat = per_chat
-        self._keep = keep_seconds
-
-    async def record(self, chat_id: str, message_ids: Iterable[int]) -> None:
-        now = time.monotonic()
-        ids = self._chats.pop(chat_id, None) or deque(maxlen=self._per_chat)
-        ids.extend((message_id, now) for message_id in message_ids)
-        self._chats[chat_id] = ids
-        self._expire(now)
-
-    async def take(self, chat_id: str) -> list[int]:
-        self._expire(time.monotonic())
-        ids = self._chats.pop(chat_id, None) or ()
-        horizon = time.monotonic() - self._keep
-        return [message_id for message_id, sent in ids if sent > horizon]
-
-    def _expire(self, now: float) -> None:
-        # Least recently written first: a chat whose newest message is past 48 hours has nothing left to delete.
-        while self._chats:
-            oldest = next(iter(self._chats.values()))
-            if len(self._chats) <= self._max_chats and oldest and oldest[-1][1] > now - self._keep:
-                break
-            self._chats.popitem(last=False)
 
 
 class CallbackPayloads:
@@ -287,6 +241,7 @@ class TelegramChannel(Channel):
         for request in self._requests:
             await request.shutdown()
         self._bot, self._requests = None, ()
+        await self._sent.close()
 
     # Inbound
 
@@ -424,7 +379,15 @@ class TelegramChannel(Channel):
                 )
             )
             if _is_int(getattr(sent, "message_id", None)):
-                await self._sent.record(address, [sent.message_id])
+                await self._remember(address, sent.message_id)
+
+    async def _remember(self, address: str, message_id: int) -> None:
+        """Keep a sent message's id for the quick exit; the message is delivered whatever happens here."""
+        try:
+            await self._sent.record(address, [message_id])
+        except Exception as exc:
+            _log(logging.WARNING, f"sent message id not kept ({type(exc).__name__}): a quick exit will leave it",
+                 "telegram_sent_not_kept")
 
     def _keyboard(self, buttons: Sequence[Button]) -> InlineKeyboardMarkup:
         # One button per row: titles in Arabic or French are long and must not be cut.

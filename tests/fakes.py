@@ -7,6 +7,7 @@ import json
 import threading
 from typing import Any, AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
 
@@ -84,6 +85,34 @@ class FakeTelegram:
 
     def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
+
+    def deleted(self, chat_id: int | str) -> list[int]:
+        """Every message id deleted in `chat_id` (deleteMessages or deleteMessage), in call order."""
+        ids: list[int] = []
+        for name, params in self.calls:
+            if str(params.get("chat_id")) != str(chat_id):
+                continue
+            if name == "deleteMessages":
+                ids += [int(i) for i in self.decoded(params["message_ids"])]
+            elif name == "deleteMessage":
+                ids.append(int(params["message_id"]))
+        return ids
+
+    @staticmethod
+    def text_update(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
+        """An update as Telegram posts it to the webhook: a text in a private chat."""
+        return {"update_id": 500_000 + update_id, "message": {
+            "message_id": update_id, "date": 1763845200, "text": text,
+            "chat": {"id": chat_id, "type": "private", "first_name": "S"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "S"}}}
+
+    @staticmethod
+    async def post(url: str, update: dict[str, Any], secret: str | None) -> int:
+        """Post `update` to the gateway's webhook at `url`, as Telegram does; the HTTP status."""
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{url}/webhooks/telegram", json=update, headers=headers) as response:
+                return response.status
 
     def fail(
         self, method: str, status: int, description: str = "", *, retry_after: int | None = None, times: int = 1

@@ -84,18 +84,11 @@ async def _post_whatsapp(url: str, body: bytes, signed: bool = True, signature: 
 
 
 def _telegram_update(text: str) -> dict[str, Any]:
-    update_id = next(_ids)
-    return {"update_id": 500_000 + update_id, "message": {
-        "message_id": update_id, "date": 1763845200, "text": text,
-        "chat": {"id": HER_CHAT, "type": "private", "first_name": "S"},
-        "from": {"id": HER_CHAT, "is_bot": False, "first_name": "S"}}}
+    return FakeTelegram.text_update(next(_ids), HER_CHAT, text)
 
 
 async def _post_telegram(url: str, update: dict[str, Any], secret: str | None = HOOK_SECRET) -> int:
-    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{url}/webhooks/telegram", json=update, headers=headers) as response:
-            return response.status
+    return await FakeTelegram.post(url, update, secret)
 
 
 async def _until(check: Callable[[], bool], timeout: float = 30) -> None:

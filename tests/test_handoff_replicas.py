@@ -2,12 +2,13 @@
 
 `maak run` starts Rasa, the actions and gateway A; a second gateway process B shares the database
 and Redis. She writes on A, the counsellor works on B. Redis here is a private `redis-server` the
-tests can stop and start again.
+tests can stop and start again; Telegram is a fake Bot API on loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import time
@@ -25,8 +26,11 @@ from tests.chat import ChatClient, texts
 from tests.conftest import TEST_DATABASE_URL, Stack, free_port, start_stack, stop_stack
 from tests.console import ConsoleClient
 from tests.expect import conversation, said, said_text
+from tests.fakes import FakeTelegram, ServedInThread
 
 PASSWORD = "correct horse battery"
+BOT_TOKEN, HOOK_SECRET, HER_CHAT = "123456:ABC-replicas", "hook-secret-r", 777000111
+_updates = itertools.count(1)
 
 
 class PrivateRedis:
@@ -66,6 +70,7 @@ class Replicas:
     b_url: str
     b_process: subprocess.Popen
     redis: PrivateRedis
+    telegram: FakeTelegram
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -92,22 +97,27 @@ def replicas(model, tmp_path_factory) -> Iterator[Replicas]:
     for name in ("amina", "salma"):
         add_user(store, name, "counsellor", PASSWORD)
     store.dispose()
-    a = start_stack(folder, {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": redis.url})
-    b_port = free_port()
-    b_log = (folder / "gateway-b.log").open("w")
-    b_process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "gateway"], cwd=PROJECT_ROOT, env={**a.env, "MAAK_PORT": str(b_port)},
-        stdout=b_log, stderr=subprocess.STDOUT,
-    )
-    b_url = f"http://127.0.0.1:{b_port}"
-    try:
-        _wait_healthy(b_url, b_process)
-        yield Replicas(a, b_url, b_process, redis)
-    finally:
-        b_process.terminate()
-        b_process.wait(timeout=30)
-        stop_stack(a.process)
-        redis.stop()
+    telegram = FakeTelegram(BOT_TOKEN)
+    with ServedInThread(telegram.app()) as telegram_server:
+        telegram.url = telegram_server.url
+        a = start_stack(folder, {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": redis.url,
+                                 "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_WEBHOOK_SECRET": HOOK_SECRET,
+                                 "TELEGRAM_API_BASE": telegram.base_url})
+        b_port = free_port()
+        b_log = (folder / "gateway-b.log").open("w")
+        b_process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "gateway"], cwd=PROJECT_ROOT, env={**a.env, "MAAK_PORT": str(b_port)},
+            stdout=b_log, stderr=subprocess.STDOUT,
+        )
+        b_url = f"http://127.0.0.1:{b_port}"
+        try:
+            _wait_healthy(b_url, b_process)
+            yield Replicas(a, b_url, b_process, redis, telegram)
+        finally:
+            b_process.terminate()
+            b_process.wait(timeout=30)
+            stop_stack(a.process)
+            redis.stop()
 
 
 async def _until(predicate, timeout: float = 20) -> None:
@@ -171,6 +181,25 @@ async def test_ten_claims_at_once_across_the_two_gateways_one_wins(replicas):
         for console in (on_a, on_b):
             await console.wait_for(lambda e: e["type"] == "case_updated" and e["case"]["claimed_by"] == winner)
         await (on_a if winner == "amina" else on_b).close(case_id)
+
+
+async def test_a_quick_exit_on_telegram_deletes_what_either_gateway_sent(replicas):
+    telegram, a_url = replicas.telegram, replicas.a.url
+    conv = conversation("ary_latn")
+    async with ConsoleClient(replicas.b_url, "amina", PASSWORD) as console:
+        assert await FakeTelegram.post(a_url, FakeTelegram.text_update(next(_updates), HER_CHAT, conv["danger"]),
+                                       HOOK_SECRET) == 200
+        opened = await console.wait_for(lambda e: e["type"] == "case_opened" and e["case"]["channel"] == "telegram")
+        await console.claim(opened["case"]["id"])
+        await console.write(opened["case"]["id"], "Ana hna m3ak.")  # sent by gateway B
+        await _until(lambda: any(m.get("text") == "Ana hna m3ak." for m in telegram.sent()))
+        await asyncio.sleep(1.5)  # her turn on A has ended
+        shown = list(telegram.issued[str(HER_CHAT)])
+        assert len(shown) >= 3  # the numbers (A), a counsellor joined, her message (B)
+
+        assert await FakeTelegram.post(a_url, FakeTelegram.text_update(next(_updates), HER_CHAT, "stop"),
+                                       HOOK_SECRET) == 200
+        await _until(lambda: set(shown) <= set(telegram.deleted(HER_CHAT)))
 
 
 def _gateway_pid(stack: Stack) -> int:

@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 import requests
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
@@ -30,11 +31,12 @@ from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessag
 from channels.telegram import (
     MAX_UPDATE_BYTES,
     CallbackPayloads,
-    MemorySentMessages,
     TelegramChannel,
     split_text,
     webhook_url_problem,
 )
+from channels.sent_messages import MemorySentMessages, RedisSentMessages, SentMessages
+from tests.conftest import TEST_REDIS_URL
 from tests.fakes import FakeTelegram, serve
 
 TOKEN = "123456:TEST-token_for-maak"
@@ -145,13 +147,15 @@ class Harness:
 
 
 @asynccontextmanager
-async def running(fake: FakeTelegram, on_message: Callable[..., Any] | None = None) -> AsyncIterator[Harness]:
+async def running(
+    fake: FakeTelegram, on_message: Callable[..., Any] | None = None, sent_messages: SentMessages | None = None,
+) -> AsyncIterator[Harness]:
     received: list[InboundMessage] = []
 
     async def collect(message: InboundMessage) -> None:
         received.append(message)
 
-    channel = TelegramChannel(telegram_settings(fake.base_url), on_message or collect)
+    channel = TelegramChannel(telegram_settings(fake.base_url), on_message or collect, sent_messages)
     channel.backoff = (0.01, 0.02, 0.04)
     app = web.Application()
     channel.attach(app)
@@ -430,6 +434,34 @@ async def test_quick_exit_falls_back_to_one_by_one(tg: Harness):
     tried = [int(p["message_id"]) for name, p in tg.fake.calls + tg.fake.refused if name == "deleteMessage"]
     assert sorted(tried) == tg.fake.issued[str(HER)]
     assert len(tg.fake.sent("deleteMessage")) == 2
+
+
+async def test_with_replicas_a_quick_exit_deletes_what_every_gateway_sent(fake: FakeTelegram):
+    prefix = f"maak:test-tg-sent:{time.time_ns()}:"
+    async with running(fake, sent_messages=RedisSentMessages(TEST_REDIS_URL, prefix, b"pepper")) as a, \
+            running(fake, sent_messages=RedisSentMessages(TEST_REDIS_URL, prefix, b"pepper")) as b:
+        for i, gateway in enumerate((a, b, a, b, a)):
+            await gateway.channel.send(str(HER), OutboundMessage(text=f"m{i}"))
+        redis = aioredis.from_url(TEST_REDIS_URL)
+        try:
+            keys = [k.decode() for k in await redis.keys(prefix + "*")]
+            assert len(keys) == 1 and str(HER) not in keys[0]  # Redis holds no chat id
+            assert 0 < await redis.ttl(keys[0]) <= 48 * 3600
+            await b.channel.send(str(HER), QUICK_EXIT)
+            [delete] = fake.sent("deleteMessages")
+            assert json.loads(delete["message_ids"]) == fake.issued[str(HER)]  # all five, oldest first
+            assert await redis.keys(prefix + "*") == []
+        finally:
+            await redis.close()
+
+
+async def test_a_message_is_delivered_even_when_its_id_cannot_be_kept(fake: FakeTelegram, caplog):
+    unreachable = RedisSentMessages("redis://127.0.0.1:1/0", "maak:test:", b"pepper")
+    async with running(fake, sent_messages=unreachable) as tg:
+        with caplog.at_level(logging.WARNING):
+            await tg.channel.send(str(HER), OutboundMessage(text="Ana m3ak"))
+        assert tg.sent_texts() == ["Ana m3ak"]
+        assert any(getattr(r, "event", "") == "telegram_sent_not_kept" for r in caplog.records)
 
 
 def test_sent_message_store_is_bounded():
