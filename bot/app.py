@@ -25,7 +25,7 @@ from bot.router import Router
 from bot.settings import Settings
 from bot.store import Store
 from bot.texts import default_texts
-from channels.base import Channel, InboundMessage, OnMessage
+from channels.base import Channel, InboundMessage, OnMessage, OnUndelivered
 from channels.sent_messages import RedisSentMessages
 from channels.telegram import TelegramChannel
 from channels.webchat import OnResume, WebChatChannel
@@ -67,7 +67,10 @@ def create_app(settings: Settings) -> web.Application:
     async def on_resume(session_id: str, seen: int) -> None:
         await app[ROUTER].resume(WebChatChannel.name, session_id, seen)
 
-    channels = _channels(settings, on_message, on_resume)
+    async def on_undelivered(seq: int, reason: str) -> None:
+        await app[QUEUE].undelivered(seq, reason)
+
+    channels = _channels(settings, on_message, on_resume, on_undelivered)
     for channel in channels:
         channel.attach(app)
     app[CHANNELS] = {channel.name: channel for channel in channels}
@@ -82,14 +85,16 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _channels(settings: Settings, on_message: OnMessage, on_resume: OnResume) -> list[Channel]:
+def _channels(
+    settings: Settings, on_message: OnMessage, on_resume: OnResume, on_undelivered: OnUndelivered
+) -> list[Channel]:
     """The web chat always; WhatsApp and Telegram when their settings are all there."""
     channels: list[Channel] = [
         WebChatChannel(on_message, on_resume, redis_url=settings.redis_url,
                        redis_channel=socketio_channel(settings.redis_db))
     ]
     if settings.whatsapp is not None:
-        channels.append(WhatsAppChannel(settings.whatsapp, on_message))
+        channels.append(WhatsAppChannel(settings.whatsapp, on_message, on_undelivered))
     else:
         logger.info("WhatsApp is off: set WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_ACCESS_TOKEN "
                     "and WHATSAPP_PHONE_NUMBER_ID to turn it on", extra={"event": "channel_off", "channel": "whatsapp"})

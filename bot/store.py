@@ -364,6 +364,11 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(sa.update(case_messages).where(case_messages.c.id == message_id).values(delivery_error=error[:64]))
 
+    def get_case_message(self, message_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(case_messages).where(case_messages.c.id == message_id)).mappings().first()
+        return dict(row) if row else None
+
     def case_messages(self, case_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -62,6 +62,8 @@ class OutboundMessage:
 
 
 OnMessage = Callable[[InboundMessage], Awaitable[None]]
+# A message the platform accepted and later reported undeliverable: its `seq` and a short reason.
+OnUndelivered = Callable[[int, str], Awaitable[None]]
 
 
 class Channel(ABC):

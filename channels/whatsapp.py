@@ -16,14 +16,17 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Iterator, Sequence
+from functools import partial
+from typing import Any, Coroutine, Iterator, Sequence
 
 import aiohttp
 from aiohttp import web
 
-from channels.base import Button, Channel, DeliveryFailed, InboundMessage, OnMessage, OutboundMessage
+from channels.base import (
+    Button, Channel, DeliveryFailed, InboundMessage, OnMessage, OnUndelivered, OutboundMessage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,9 @@ ROW_ID_LIMIT = 200
 NUMBERED_MENUS_KEPT = 10_000
 
 OUTSIDE_WINDOW = "outside the 24-hour window"
+# The `biz_opaque_callback_data` of a stored message (Graph allows 512 characters).
+SEQ_DATA = "maak-seq:{}"
+_SEQ_DATA = re.compile(r"^maak-seq:([0-9]{1,18})$")
 # Graph error codes: 131047 = more than 24 hours since her last message (re-engagement).
 REENGAGEMENT_ERROR = 131047
 # Rate limits and temporary outages that Graph reports with a 4xx status: worth another try.
@@ -139,15 +145,25 @@ def parse_message(raw: Any) -> InboundMessage | None:
     return InboundMessage("whatsapp", sender, text, message_id=message_id)
 
 
-def parse_payload(payload: Any, phone_number_id: str) -> list[InboundMessage]:
+@dataclass
+class Notification:
+    """What one webhook POST holds for this number: her messages, and ours that failed after all."""
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    # (seq, reason) of the stored messages Graph accepted and then could not deliver.
+    undelivered: list[tuple[int, str]] = field(default_factory=list)
+
+
+def parse_payload(payload: Any, phone_number_id: str) -> Notification:
     """Every message from her in one webhook notification, in order; malformed parts are skipped."""
-    messages: list[InboundMessage] = []
+    found = Notification()
+    messages = found.messages
     for entry in _items(payload, "entry"):
         for change in _items(entry, "changes"):
             if not isinstance(change, dict):
                 continue
-            field = change.get("field")
-            if field is not None and field != "messages":
+            topic = change.get("field")
+            if topic is not None and topic != "messages":
                 continue
             value = change.get("value")
             number = _field(value, "metadata", "phone_number_id")
@@ -156,7 +172,9 @@ def parse_payload(payload: Any, phone_number_id: str) -> list[InboundMessage]:
                 logger.warning("message for another phone number ignored", extra=_event("whatsapp_other_number"))
                 continue
             for status in _items(value, "statuses"):
-                _log_failed_status(status)
+                failure = _failed_status(status)
+                if failure is not None:
+                    found.undelivered.append(failure)
             for raw in _items(value, "messages"):
                 try:
                     message = parse_message(raw)
@@ -165,20 +183,29 @@ def parse_payload(payload: Any, phone_number_id: str) -> list[InboundMessage]:
                     continue
                 if message is not None:
                     messages.append(message)
-    return messages
+    return found
 
 
-def _log_failed_status(status: Any) -> None:
-    """A message accepted by Graph and then not delivered (e.g. 131047 reported later): code only."""
+def _failed_status(status: Any) -> tuple[int, str] | None:
+    """A message accepted by Graph and then not delivered (e.g. 131047 reported later).
+
+    Logged with its code only; returned as (seq, reason) when it carried a stored message's `seq`.
+    """
     if _field(status, "status") != "failed":
-        return
+        return None
     errors = _items(status, "errors")
     code = errors[0].get("code") if errors and isinstance(errors[0], dict) else None
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
     logger.warning(
-        "a message to her was not delivered (error %s)",
-        code if isinstance(code, int) else "?",
+        "a message to her was not delivered (error %s)", "?" if code is None else code,
         extra=_event("whatsapp_status_failed"),
     )
+    data = _field(status, "biz_opaque_callback_data")
+    match = _SEQ_DATA.match(data) if isinstance(data, str) else None
+    if match is None:
+        return None
+    reason = OUTSIDE_WINDOW if code == REENGAGEMENT_ERROR else f"not delivered (error {'?' if code is None else code})"
+    return int(match.group(1)), reason
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -243,16 +270,26 @@ def _list_label(text: str) -> str:
 
 def build_requests(address: str, message: OutboundMessage) -> list[dict[str, Any]]:
     """The Graph `messages` request bodies for one outbound message, in sending order."""
+    requests = _bodies(address, message)
+    if message.seq is not None:
+        # Graph echoes it in the status webhook: a failure reported later finds its stored message.
+        for request in requests:
+            request["biz_opaque_callback_data"] = SEQ_DATA.format(message.seq)
+    return requests
 
-    def text_request(body: str) -> dict[str, Any]:
-        return {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": address,
-            "type": "text",
-            "text": {"body": body, "preview_url": False},
-        }
 
+def _text_request(address: str, body: str) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": address,
+        "type": "text",
+        "text": {"body": body, "preview_url": False},
+    }
+
+
+def _bodies(address: str, message: OutboundMessage) -> list[dict[str, Any]]:
+    text_request = partial(_text_request, address)
     text = message.text
     buttons = list(message.buttons)
     if not buttons:
@@ -340,9 +377,12 @@ class WhatsAppChannel(Channel):
     # How long `close` waits for messages already handed to `on_message`.
     close_timeout_seconds = 30.0
 
-    def __init__(self, settings: WhatsAppSettings, on_message: OnMessage) -> None:
+    def __init__(
+        self, settings: WhatsAppSettings, on_message: OnMessage, on_undelivered: OnUndelivered | None = None
+    ) -> None:
         self._settings = settings
         self._on_message = on_message
+        self._on_undelivered = on_undelivered
         self._session: aiohttp.ClientSession | None = None
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._tasks: set[asyncio.Task[None]] = set()
@@ -423,15 +463,29 @@ class WhatsAppChannel(Channel):
             logger.warning("signed webhook is not JSON", extra=_event("whatsapp_not_json"))
             return web.Response(status=400, text="not json")
         try:
-            messages = parse_payload(payload, self._settings.phone_number_id)
+            found = parse_payload(payload, self._settings.phone_number_id)
         except Exception as exc:  # a bug must not make Meta hammer us with retries of the batch
             logger.error("webhook unreadable: %s", type(exc).__name__, extra=_event("whatsapp_parse_error"))
             return web.Response(text="ok")
-        for batch in self._by_sender(messages):
-            task = asyncio.create_task(self._hand_over(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        for batch in self._by_sender(found.messages):
+            self._spawn(self._hand_over(batch))
+        if found.undelivered and self._on_undelivered is not None:
+            self._spawn(self._report(found.undelivered))
         return web.Response(text="ok")
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _report(self, undelivered: list[tuple[int, str]]) -> None:
+        assert self._on_undelivered is not None
+        for seq, reason in undelivered:
+            try:
+                await self._on_undelivered(seq, reason)
+            except Exception as exc:  # one report must not cost the others
+                logger.error("undelivered message not recorded: %s", type(exc).__name__,
+                             extra=_event("whatsapp_report_error"))
 
     @staticmethod
     def _by_sender(messages: list[InboundMessage]) -> Iterator[list[InboundMessage]]:

@@ -246,6 +246,14 @@ class CaseQueue:
         await self._emit("message", case, "message", message)
         return message
 
+    async def undelivered(self, message_id: int, error: str) -> None:
+        """A platform reported later that a stored message did not reach her: record and show it."""
+        row = await self._store.run(self._store.get_case_message, message_id)
+        case = await self._store.run(self._store.get_case, row["case_id"]) if row else None
+        if case is None:  # erased since: nobody to tell
+            return
+        await self.delivery_failed(case, self.public_message(row), error)
+
     def public(self, case: dict[str, Any]) -> dict[str, Any]:
         """The case as the console and the API show it (CONTRACTS' fields), texts decrypted."""
         return {

@@ -70,6 +70,16 @@ def _whatsapp_update(text: str, wamid: str) -> bytes:
             "messages": [message]}}]}]}).encode()
 
 
+def _whatsapp_status(state: str, code: int, data: str) -> bytes:
+    status = {"id": "wamid.sent-1", "status": state, "timestamp": "1763845300", "recipient_id": HER_NUMBER,
+              "biz_opaque_callback_data": data, "errors": [{"code": code, "title": "Re-engagement message"}]}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "212500000000", "phone_number_id": PHONE_ID},
+            "statuses": [status]}}]}]}).encode()
+
+
 def _signature(body: bytes) -> str:
     return "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
 
@@ -147,6 +157,18 @@ async def test_whatsapp_urgent_handoff_and_a_counsellor_reply(platforms):
         await _until(lambda: "Je suis Amina. Êtes-vous en sécurité pour écrire ?" in _graph_texts(graph))
         assert await _post_whatsapp(url, _whatsapp_update("oui, il est sorti", "wamid.stack-reply-2")) == 200
         await console.wait_for(lambda e: e["type"] == "message" and e["message"]["text"] == "oui, il est sorti")
+
+        # Graph accepted the next one, then reports it undelivered: the counsellor sees it on the message.
+        written = await console.write(case_id, "Je vous rappelle ce soir ?")
+        [request] = [r for r in graph.requests if r.get("text", {}).get("body") == "Je vous rappelle ce soir ?"]
+        assert request["biz_opaque_callback_data"] == f"maak-seq:{written['id']}"
+        assert await _post_whatsapp(url, _whatsapp_status("failed", 131047, request["biz_opaque_callback_data"])) == 200
+        shown = await console.wait_for(lambda e: e["type"] == "message" and e["message"]["id"] == written["id"]
+                                       and e["message"]["delivery_error"])
+        assert shown["message"]["delivery_error"] == "outside the 24-hour window"
+        code, detail = await console.call("GET", f"/api/cases/{case_id}")
+        assert [m["delivery_error"] for m in detail["messages"] if m["id"] == written["id"]] == [
+            "outside the 24-hour window"]
         await console.close(case_id)
     log = platforms.stack.log()
     assert HER_NUMBER not in log and conv["danger"] not in log and "il est sorti" not in log

@@ -125,7 +125,7 @@ def unsupported_message() -> dict:
     }
 
 
-def status(state: str = "delivered", error_code: int | None = None) -> dict:
+def status(state: str = "delivered", error_code: int | None = None, data: Any = None) -> dict:
     result: dict[str, Any] = {
         "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3",
         "status": state,
@@ -136,6 +136,8 @@ def status(state: str = "delivered", error_code: int | None = None) -> dict:
     }
     if error_code is not None:
         result["errors"] = [{"code": error_code, "title": "Re-engagement message", "message": "Re-engagement message"}]
+    if data is not None:
+        result["biz_opaque_callback_data"] = data
     return result
 
 
@@ -160,11 +162,15 @@ def notification(*changes: dict) -> dict:
 
 
 class Recorder:
-    """The `on_message` callback: records what the channel hands over."""
+    """The `on_message` and `on_undelivered` callbacks: records what the channel hands over."""
 
     def __init__(self) -> None:
         self.messages: list[InboundMessage] = []
+        self.undelivered: list[tuple[int, str]] = []
         self.delay = 0.0
+
+    async def report(self, seq: int, reason: str) -> None:
+        self.undelivered.append((seq, reason))
 
     async def __call__(self, message: InboundMessage) -> None:
         if self.delay:
@@ -199,7 +205,7 @@ class Webhook:
 @pytest.fixture
 async def webhook() -> AsyncIterator[Webhook]:
     recorder = Recorder()
-    channel = WhatsAppChannel(wa_settings(), recorder)
+    channel = WhatsAppChannel(wa_settings(), recorder, recorder.report)
     app = web.Application()
     channel.attach(app)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -346,6 +352,28 @@ async def test_statuses_only_give_nothing(webhook: Webhook, caplog: pytest.LogCa
     assert len(failed) == 1 and "131047" in failed[0].getMessage() and HER not in failed[0].getMessage()
 
 
+async def test_a_stored_message_that_fails_later_is_reported_for_the_counsellor(webhook: Webhook) -> None:
+    failures = [
+        status("failed", 131047, data="maak-seq:41"),
+        status("failed", 131026, data="maak-seq:42"),
+        status("failed", None, data="maak-seq:43"),
+        status("delivered", data="maak-seq:44"),  # delivered: nothing to report
+        status("failed", 131047),  # a bot message: logged only
+    ]
+    bad = [status("failed", 131047, data=d) for d in (41, ["maak-seq:1"], "maak-seq:", "maak-seq:-1", "maak-seq:1x",
+                                                      "other:5", "maak-seq:" + "9" * 40, {"seq": 1})]
+    assert await webhook.received(notification(change([text_message("salam")], statuses=failures + bad))) != []
+    assert webhook.recorder.undelivered == [
+        (41, "outside the 24-hour window"), (42, "not delivered (error 131026)"), (43, "not delivered (error ?)"),
+    ]
+
+
+async def test_a_failure_for_another_number_is_not_ours(webhook: Webhook) -> None:
+    other = change(statuses=[status("failed", 131047, data="maak-seq:41")], phone_number_id="999")
+    assert await webhook.received(notification(other)) == []
+    assert webhook.recorder.undelivered == []
+
+
 async def test_several_messages_in_one_notification_keep_her_order(webhook: Webhook) -> None:
     webhook.recorder.delay = 0.01  # handing over takes time: order must not depend on luck
     payload = {
@@ -451,6 +479,15 @@ async def test_text_is_sent_as_documented(graph: tuple[FakeGraph, WhatsAppChanne
             "text": {"body": "Bonjour, je suis là.", "preview_url": False},
         }
     ]
+
+
+async def test_a_counsellor_message_carries_its_seq_for_the_status_webhook(
+    graph: tuple[FakeGraph, WhatsAppChannel]
+) -> None:
+    fake, channel = graph
+    await channel.send(HER, OutboundMessage(text="Je suis là. " * 500, seq=42))  # two pieces
+    assert len(fake.requests) == 2
+    assert all(r["biz_opaque_callback_data"] == "maak-seq:42" for r in fake.requests)
 
 
 async def test_three_buttons_are_reply_buttons(graph: tuple[FakeGraph, WhatsAppChannel]) -> None:
