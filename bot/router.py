@@ -27,6 +27,7 @@ from bot.store import Store
 from bot.texts import DEFAULT_LANG, Texts
 from channels.base import InboundMessage, OutboundMessage
 from facts import LANGS
+from handoff.callback import callback_windows
 from handoff.cases import CaseQueue
 from nlu.commands import command
 from nlu.danger import is_urgent
@@ -43,7 +44,6 @@ RECEIVED = {"maak": "received"}
 MAX_WAITING = 100
 # The payload of the callback-window buttons (domain.yml, utter_handoff_offline).
 _CALLBACK = re.compile(r'^/callback_window(\{.*\})$')
-CALLBACK_WINDOWS = ("morning", "afternoon", "evening", "anytime", "none")
 
 
 def callback_window(text: str) -> str | None:
@@ -55,7 +55,7 @@ def callback_window(text: str) -> str | None:
         window = json.loads(match.group(1)).get("window")
     except (ValueError, AttributeError):
         return None
-    return window if window in CALLBACK_WINDOWS else None
+    return window if window in callback_windows().choices else None
 
 
 def clean_text(text: str) -> str:

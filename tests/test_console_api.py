@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import AsyncIterator
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -17,8 +19,9 @@ from aiohttp import web
 from bot.app import STORE, create_app
 from bot.privacy import conversation_id
 from bot.settings import Settings, load_settings
-from bot.store import Store, metadata
+from bot.store import Store, contacts, metadata, utcnow
 from handoff.accounts import add_user
+from handoff.callback import callback_windows
 from tests.chat import ChatClient, texts
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
 from tests.console import ConsoleClient
@@ -367,6 +370,50 @@ async def test_nobody_online_is_said_and_her_callback_window_is_kept(gateway):
         assert "noté" in texts(replies)
         assert gateway.store.get_case(result["case_id"])["callback_window"] == "evening"
         assert all(r["message"] != '/callback_window{"window":"evening"}' for r in gateway.rasa.received)
+
+
+def _away(gateway: Gateway, chat: ChatClient, minutes: int = 60) -> None:
+    """She last wrote `minutes` ago."""
+    with gateway.store.engine.begin() as conn:
+        conn.execute(sa.update(contacts).where(contacts.c.conversation_id == gateway.conv(chat))
+                     .values(last_seen_at=utcnow() - timedelta(minutes=minutes)))
+
+
+@pytest.mark.parametrize("choice", ["none", "outside her window"])
+async def test_a_first_message_against_her_callback_choice_needs_a_confirmation(gateway, choice):
+    now = datetime.now(ZoneInfo("Africa/Casablanca")).time()
+    windows = callback_windows()
+    window = "none" if choice == "none" else next(n for n, (a, b) in windows.hours.items() if not a <= now < b)
+    async with ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat, priority="high"))["case_id"]  # nobody online yet
+        await chat.say(f'/callback_window{{"window":"{window}"}}')
+        _away(gateway, chat)
+        async with ConsoleClient(gateway.url, "amina", PASSWORD) as console:
+            await console.claim(case_id)
+            start = len(chat.received)
+            code, body = await console.call("POST", f"/api/cases/{case_id}/messages", {"text": "Bonjour, c'est Amina."})
+            assert code == 409, body
+            assert body["reason"] == ("callback_none" if window == "none" else "callback_window")
+            if window != "none":
+                start_at, end_at = windows.hours[window]
+                assert body["window"] == window and body["hours"] == f"{start_at:%H:%M}-{end_at:%H:%M}"
+            assert all(m["author"] != "counsellor" for m in (await console.call("GET", f"/api/cases/{case_id}"))[1]["messages"])
+            await asyncio.sleep(0.3)
+            assert len(chat.received) == start  # nothing reached her
+
+            code, body = await console.call("POST", f"/api/cases/{case_id}/messages",
+                                            {"text": "Bonjour, c'est Amina.", "confirm": True})
+            assert code == 201, body
+            assert await _her_texts(chat, start, 1) == ["Bonjour, c'est Amina."]
+            actions = [(a["actor"], a["action"]) for a in gateway.store.audit_entries(case_id)]
+            assert ("amina", "message_outside_callback") in actions
+
+            # She writes again: she is at her phone, a reply needs no confirmation.
+            await chat.send({"message": "oui je suis là", "session_id": chat.session_id})
+            await console.wait_for(lambda e: e["type"] == "message" and e["message"]["text"] == "oui je suis là")
+            await console.write(case_id, "Merci. Vous êtes en sécurité ?")
+            await console.close(case_id)
 
 
 async def test_an_unclaimed_urgent_case_escalates_once_she_is_told_and_on_call_alerted(gateway, caplog):

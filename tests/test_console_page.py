@@ -159,6 +159,8 @@ class StubConsole:
                 case.update(status="claimed", claimed_by=me)
             elif case["claimed_by"] != me:
                 return error(403, "not yours")
+            elif action == "messages" and case.get("callback_window") == "none" and body.get("confirm") is not True:
+                return web.json_response({"error": "confirm", "reason": "callback_none", "window": "none"}, status=409)
             elif action == "messages":
                 sent = self.add_message(case["id"], "counsellor", body["text"], counsellor=me,
                                         delivery_error=self.delivery_error)
@@ -452,6 +454,39 @@ async def test_claim_reply_and_her_messages_live(browser: Browser) -> None:
         last = log.locator(".msg").last
         await expect(last).to_have_class(re.compile(r"\bis-undelivered\b"))
         await expect(last.locator(".msg-error")).to_have_text("Non délivré : whatsapp: window closed")
+
+
+async def test_writing_first_against_her_callback_choice_needs_a_confirmation(browser: Browser) -> None:
+    case = make_case(1, "high", 600, status="claimed", claimed_by="amina", callback_window="none")
+    async with serving(case) as stub, open_page(browser) as page:
+        await log_in(page, stub)
+        await open_case(page, 1)
+        await expect(page.locator("#card")).to_contain_text("Ne pas lui écrire en premier")
+        reply, log = page.locator("#reply"), page.locator("#log")
+        questions: list[str] = []
+
+        async def answer(dialog, accept: bool) -> None:
+            questions.append(dialog.message)
+            await (dialog.accept() if accept else dialog.dismiss())
+
+        page.once("dialog", lambda d: asyncio.ensure_future(answer(d, False)))
+        await reply.fill("Bonjour, c'est Amina.")
+        await reply.press("Enter")
+        for _ in range(200):
+            if questions:
+                break
+            await asyncio.sleep(0.05)
+        assert questions and "personne ne lui écrive en premier" in questions[0]
+        await expect(reply).to_have_value("Bonjour, c'est Amina.")  # kept, not sent
+        assert [b for _, b in stub.posts("/api/cases/1/messages")] == [{"text": "Bonjour, c'est Amina."}]
+        await expect(log.locator(".msg-text")).to_have_count(0)
+
+        page.once("dialog", lambda d: asyncio.ensure_future(answer(d, True)))
+        await page.locator("#send").click()
+        await expect(log.locator(".msg-text")).to_have_text(["Bonjour, c'est Amina."])
+        assert [b for _, b in stub.posts("/api/cases/1/messages")][-1] == {"text": "Bonjour, c'est Amina.",
+                                                                             "confirm": True}
+        await expect(reply).to_have_value("")
 
 
 async def test_taken_transfer_and_close_with_outcome_and_referral(browser: Browser) -> None:

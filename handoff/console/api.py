@@ -16,8 +16,9 @@ import yaml
 from aiohttp import web
 
 from bot.privacy import Cipher
-from bot.store import Store
+from bot.store import Store, utcnow
 from facts import default_facts
+from handoff.callback import callback_windows
 from handoff.cases import CaseNotFound, CaseQueue, InvalidTransition
 from handoff.console.auth import (
     CONSOLE_ROLES,
@@ -183,8 +184,15 @@ async def claim(request: web.Request, session: Session) -> web.Response:
 async def post_message(request: web.Request, session: Session) -> web.Response:
     api = _api(request)
     case = await api.case_for(request, session)
-    text = _text(await _body(request), "text", MAX_MESSAGE_CHARS)
+    body = await _body(request)
+    text = _text(body, "text", MAX_MESSAGE_CHARS)
     api.require_holder(session, case)
+    contact = await api.store.run(api.store.get_contact, case["conversation_id"])
+    refusal = callback_windows().refusal(case["callback_window"], contact and contact["last_seen_at"], utcnow())
+    if refusal is not None:
+        if body.get("confirm") is not True:
+            raise json_error(409, "she chose when she may be written to: confirm to write now", refusal)
+        await api.audit(session, "message_outside_callback", case["id"])
     message = await api.queue.append(case, "counsellor", text, counsellor=session.username)
     error = await api.deliver(case["conversation_id"], text, message["id"])
     if error is not None:

@@ -15,7 +15,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -48,11 +48,12 @@ class Session:
         return {"username": self.username, "role": self.role, "csrf_token": self.csrf_token}
 
 
-def json_error(status: int, reason: str, **headers: str) -> web.HTTPException:
-    """An HTTP error whose body is `{"error": reason}`."""
+def json_error(status: int, reason: str, details: Mapping[str, Any] | None = None, **headers: str) -> web.HTTPException:
+    """An HTTP error whose body is `{"error": reason}`, with `details` beside it."""
     kinds = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
              409: web.HTTPConflict, 429: web.HTTPTooManyRequests}
-    return kinds[status](text=json.dumps({"error": reason}), content_type="application/json", headers=headers or None)
+    body = {**(details or {}), "error": reason}
+    return kinds[status](text=json.dumps(body), content_type="application/json", headers=headers or None)
 
 
 def may_read(session: Session, case: dict) -> bool:

@@ -116,6 +116,7 @@
         if (response.ok) { return data; }
         var error = new Error(data.error || String(response.status));
         error.status = response.status;
+        error.data = data;
         error.retryAfter = Number(response.headers.get("Retry-After")) || 0;
         if (response.status === 401 && path !== "/api/auth/login") { toLogin("expired"); }
         throw error;
@@ -533,13 +534,31 @@
     }).then(function () { $("claim").disabled = false; });
   }
 
+  // Her callback choice: the server refuses a first message against it until the counsellor confirms.
+  function againstHerChoice(e) {
+    var reason = e.status === 409 && e.data ? e.data.reason : null;
+    if (reason === "callback_none") { return t("callbackNone"); }
+    if (reason === "callback_window") {
+      return t("callbackWindow", { window: label("cb_", e.data.window), hours: e.data.hours || "" });
+    }
+    return null;
+  }
+
   function send(event) {
     if (event) { event.preventDefault(); }
     var box = $("reply"), text = box.value.trim(), id = openId;
     if (!text || box.disabled || $("send").disabled) { return; }
     $("send").disabled = true;
-    act("/messages", { text: text }).then(function (data) {
-      if (data.message && openId === id) { addMessage(data.message); }
+    function post(confirmed) {
+      return act("/messages", confirmed ? { text: text, confirm: true } : { text: text }).catch(function (e) {
+        var question = confirmed ? null : againstHerChoice(e);
+        if (!question) { throw e; }
+        return window.confirm(question) ? post(true) : {};
+      });
+    }
+    post(false).then(function (data) {
+      if (!data.message) { return; }
+      if (openId === id) { addMessage(data.message); }
       box.value = "";
     }).catch(failed).then(function () { renderDetail(); box.focus(); });
   }

@@ -1,0 +1,68 @@
+"""When a counsellor may write first to a woman who chose a callback window.
+
+With no counsellor online she is asked when it is safe to be written to: a window of the day
+(`callback_windows.yml`, local time), any time, or never first. A counsellor's message while
+she is at her phone (she wrote in the last minutes) is a reply and always fine; otherwise a
+message against her choice needs the counsellor to confirm it, and the confirmation is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+import yaml
+
+WINDOWS_FILE = Path(__file__).resolve().parent / "callback_windows.yml"
+ANYTIME, NONE = "anytime", "none"
+
+
+@dataclass(frozen=True)
+class CallbackWindows:
+    zone: ZoneInfo
+    present: timedelta
+    hours: Mapping[str, tuple[time, time]]
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """Every window she can choose (the button payloads)."""
+        return (*self.hours, ANYTIME, NONE)
+
+    def refusal(self, window: str | None, last_seen: datetime | None, now: datetime) -> dict[str, Any] | None:
+        """Why writing to her now goes against her choice, or None when it does not.
+
+        `{"reason": "callback_none"}` (she asked that nobody writes first) or
+        `{"reason": "callback_window", "window": name, "hours": "17:00-21:00"}` (outside her window).
+        """
+        if window not in self.choices or window == ANYTIME:
+            return None
+        if last_seen is not None and now - _utc(last_seen) <= self.present:
+            return None
+        if window == NONE:
+            return {"reason": "callback_none", "window": NONE}
+        start, end = self.hours[window]
+        if start <= now.astimezone(self.zone).time() < end:
+            return None
+        return {"reason": "callback_window", "window": window, "hours": f"{start:%H:%M}-{end:%H:%M}"}
+
+
+@lru_cache(maxsize=1)
+def callback_windows() -> CallbackWindows:
+    """The operator's file, checked."""
+    data = yaml.safe_load(WINDOWS_FILE.read_text(encoding="utf-8"))
+    hours: dict[str, tuple[time, time]] = {}
+    for name, span in data["windows"].items():
+        start, end = time.fromisoformat(span["from"]), time.fromisoformat(span["to"])
+        if name in (ANYTIME, NONE) or not start < end:
+            raise ValueError(f"{WINDOWS_FILE.name}: window {name!r} needs another name or from < to")
+        hours[name] = (start, end)
+    return CallbackWindows(ZoneInfo(data["timezone"]), timedelta(minutes=int(data["present_minutes"])), hours)
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite gives UTC back without its zone.
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
