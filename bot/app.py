@@ -19,14 +19,14 @@ from bot.outbox import Outbox
 from bot.privacy import Cipher
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
-from bot.redis_keys import socketio_channel, telegram_sent_messages
+from bot.redis_keys import socketio_channel, telegram_chat_messages
 from bot.retention import Eraser, purge_periodically
 from bot.router import Router
 from bot.settings import Settings
 from bot.store import Store
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OnMessage, OnUndelivered
-from channels.sent_messages import RedisSentMessages
+from channels.chat_messages import RedisChatMessages
 from channels.telegram import TelegramChannel
 from channels.webchat import OnResume, WebChatChannel
 from channels.whatsapp import WhatsAppChannel
@@ -99,10 +99,10 @@ def _channels(
         logger.info("WhatsApp is off: set WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_ACCESS_TOKEN "
                     "and WHATSAPP_PHONE_NUMBER_ID to turn it on", extra={"event": "channel_off", "channel": "whatsapp"})
     if settings.telegram is not None:
-        # With replicas, every gateway must know what the bot sent in her chat, for the quick exit.
-        sent = (RedisSentMessages(settings.redis_url, telegram_sent_messages(), settings.secret)
-                if settings.redis_url else None)
-        channels.append(TelegramChannel(settings.telegram, on_message, sent))
+        # With replicas, every gateway must know the messages in her chat, for the quick exit.
+        shown = (RedisChatMessages(settings.redis_url, telegram_chat_messages(), settings.secret)
+                 if settings.redis_url else None)
+        channels.append(TelegramChannel(settings.telegram, on_message, shown))
     else:
         logger.info("Telegram is off: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET to turn it on",
                     extra={"event": "channel_off", "channel": "telegram"})

@@ -26,6 +26,6 @@ def rate_window(conversation_id: str) -> str:
     return f"maak:rate:{conversation_id}"
 
 
-def telegram_sent_messages() -> str:
-    """Prefix of the sets of message ids the Telegram bot sent in each chat (an HMAC of the chat id follows)."""
-    return "maak:telegram-sent:"
+def telegram_chat_messages() -> str:
+    """Prefix of the sets of message ids in each Telegram chat, hers and the bot's (an HMAC of the chat id follows)."""
+    return "maak:telegram-chat:"

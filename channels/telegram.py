@@ -2,7 +2,8 @@
 
 Only private chats are served. The webhook answers at once and hands her message to `on_message`
 in a task, so a slow turn never makes Telegram re-send it. Addresses are chat ids as strings; they
-and her words are never logged.
+and her words are never logged. On quick exit the bot deletes the chat's messages, hers and its
+own (a bot may, in a private chat, for 48 hours).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from channels.base import Button, Channel, ChannelError, DeliveryFailed, InboundMessage, OnMessage, OutboundMessage
-from channels.sent_messages import MemorySentMessages, SentMessages
+from channels.chat_messages import ChatMessages, MemoryChatMessages
 
 logger = logging.getLogger(__name__)
 
@@ -198,12 +199,12 @@ class TelegramChannel(Channel):
         self,
         settings: TelegramSettings,
         on_message: OnMessage,
-        sent_messages: SentMessages | None = None,
+        chat_messages: ChatMessages | None = None,
     ) -> None:
         self._settings = settings
         self._secret_digest = hashlib.sha256(settings.webhook_secret.encode()).digest()
         self._on_message = on_message
-        self._sent: SentMessages = sent_messages or MemorySentMessages()
+        self._messages: ChatMessages = chat_messages or MemoryChatMessages()
         self._callbacks = CallbackPayloads()
         self._bot: Bot | None = None
         self._requests: tuple[HTTPXRequest, ...] = ()
@@ -241,7 +242,7 @@ class TelegramChannel(Channel):
         for request in self._requests:
             await request.shutdown()
         self._bot, self._requests = None, ()
-        await self._sent.close()
+        await self._messages.close()
 
     # Inbound
 
@@ -281,7 +282,8 @@ class TelegramChannel(Channel):
         if inbound is None:
             _log(logging.INFO, f"update ignored: {reason}", "telegram_ignored")
         else:
-            self._spawn(self._deliver(inbound))
+            shown = update.message.message_id if update.message is not None else None
+            self._spawn(self._deliver(inbound, shown if _is_int(shown) else None))
         # An empty body: Telegram would execute a Bot API call written in the answer.
         return web.Response(status=200)
 
@@ -339,7 +341,10 @@ class TelegramChannel(Channel):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, message: InboundMessage) -> None:
+    async def _deliver(self, message: InboundMessage, shown: int | None) -> None:
+        if shown is not None:
+            # Her own message too: in a private chat a quick exit can delete it for both sides.
+            await self._remember(message.sender, shown)
         try:
             await self._on_message(message)
         except Exception as exc:  # the router keeps her message itself; this only keeps the task quiet
@@ -382,12 +387,12 @@ class TelegramChannel(Channel):
                 await self._remember(address, sent.message_id)
 
     async def _remember(self, address: str, message_id: int) -> None:
-        """Keep a sent message's id for the quick exit; the message is delivered whatever happens here."""
+        """Keep a message's id for the quick exit; the message goes on whatever happens here."""
         try:
-            await self._sent.record(address, [message_id])
+            await self._messages.record(address, [message_id])
         except Exception as exc:
-            _log(logging.WARNING, f"sent message id not kept ({type(exc).__name__}): a quick exit will leave it",
-                 "telegram_sent_not_kept")
+            _log(logging.WARNING, f"message id not kept ({type(exc).__name__}): a quick exit will leave it",
+                 "telegram_id_not_kept")
 
     def _keyboard(self, buttons: Sequence[Button]) -> InlineKeyboardMarkup:
         # One button per row: titles in Arabic or French are long and must not be cut.
@@ -396,8 +401,8 @@ class TelegramChannel(Channel):
         )
 
     async def _quick_exit(self, bot: Bot, chat_id: int, address: str) -> None:
-        """Delete every message the bot sent in her chat (still deletable), and send nothing."""
-        remaining = await self._sent.take(address)
+        """Delete every message of her chat still deletable, hers and the bot's, and send nothing."""
+        remaining = await self._messages.take(address)
         try:
             while remaining:
                 batch = remaining[:DELETE_BATCH]
@@ -405,9 +410,9 @@ class TelegramChannel(Channel):
                 remaining = remaining[DELETE_BATCH:]
         except DeliveryFailed:
             # Kept, so that pressing stop again can finish the job.
-            await self._sent.record(address, remaining)
+            await self._messages.record(address, remaining)
             raise
-        _log(logging.INFO, "quick exit: bot messages deleted", "telegram_quick_exit")
+        _log(logging.INFO, "quick exit: the chat's messages deleted", "telegram_quick_exit")
 
     async def _delete(self, bot: Bot, chat_id: int, ids: list[int]) -> None:
         try:

@@ -83,6 +83,8 @@ _KIND = re.compile(r"^[a-z_]{1,32}$")
 _CHALLENGE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # Notices from WhatsApp itself (e.g. she changed number), not messages from her.
 _IGNORED_KINDS = frozenset({"system"})
+# Media that may carry a caption: her words in it are read like a text.
+_CAPTIONED = frozenset({"image", "video", "document"})
 
 
 def _items(container: Any, key: str) -> list[Any]:
@@ -139,6 +141,11 @@ def parse_message(raw: Any) -> InboundMessage | None:
     elif kind == "button":
         # A quick-reply button of a template: its payload is ours, its text is the label.
         text = _first_text(_field(raw, "button", "payload"), _field(raw, "button", "text"))
+    elif kind in _CAPTIONED:
+        caption = _field(raw, kind, "caption")
+        if isinstance(caption, str) and caption.strip():
+            # Her words travel with the photo: answer them (a danger word must not be lost).
+            return InboundMessage("whatsapp", sender, caption, message_id=message_id, metadata={"attachment": kind})
     if text is None:
         unsupported = kind if kind and _KIND.match(kind) else "unknown"
         return InboundMessage("whatsapp", sender, "", message_id=message_id, unsupported=unsupported)

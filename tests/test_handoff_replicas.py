@@ -183,19 +183,19 @@ async def test_ten_claims_at_once_across_the_two_gateways_one_wins(replicas):
         await (on_a if winner == "amina" else on_b).close(case_id)
 
 
-async def test_a_quick_exit_on_telegram_deletes_what_either_gateway_sent(replicas):
+async def test_a_quick_exit_on_telegram_deletes_the_chat_whichever_gateway_sent_it(replicas):
     telegram, a_url = replicas.telegram, replicas.a.url
     conv = conversation("ary_latn")
     async with ConsoleClient(replicas.b_url, "amina", PASSWORD) as console:
-        assert await FakeTelegram.post(a_url, FakeTelegram.text_update(next(_updates), HER_CHAT, conv["danger"]),
-                                       HOOK_SECRET) == 200
+        first = FakeTelegram.text_update(next(_updates), HER_CHAT, conv["danger"])
+        assert await FakeTelegram.post(a_url, first, HOOK_SECRET) == 200
         opened = await console.wait_for(lambda e: e["type"] == "case_opened" and e["case"]["channel"] == "telegram")
         await console.claim(opened["case"]["id"])
         await console.write(opened["case"]["id"], "Ana hna m3ak.")  # sent by gateway B
         await _until(lambda: any(m.get("text") == "Ana hna m3ak." for m in telegram.sent()))
         await asyncio.sleep(1.5)  # her turn on A has ended
-        shown = list(telegram.issued[str(HER_CHAT)])
-        assert len(shown) >= 3  # the numbers (A), a counsellor joined, her message (B)
+        shown = [first["message"]["message_id"], *telegram.issued[str(HER_CHAT)]]
+        assert len(shown) >= 4  # her words, the numbers (A), a counsellor joined, the counsellor's message (B)
 
         assert await FakeTelegram.post(a_url, FakeTelegram.text_update(next(_updates), HER_CHAT, "stop"),
                                        HOOK_SECRET) == 200

@@ -35,7 +35,7 @@ from channels.telegram import (
     split_text,
     webhook_url_problem,
 )
-from channels.sent_messages import MemorySentMessages, RedisSentMessages, SentMessages
+from channels.chat_messages import MemoryChatMessages, RedisChatMessages, ChatMessages
 from tests.conftest import TEST_REDIS_URL
 from tests.fakes import FakeTelegram, serve
 
@@ -148,14 +148,14 @@ class Harness:
 
 @asynccontextmanager
 async def running(
-    fake: FakeTelegram, on_message: Callable[..., Any] | None = None, sent_messages: SentMessages | None = None,
+    fake: FakeTelegram, on_message: Callable[..., Any] | None = None, chat_messages: ChatMessages | None = None,
 ) -> AsyncIterator[Harness]:
     received: list[InboundMessage] = []
 
     async def collect(message: InboundMessage) -> None:
         received.append(message)
 
-    channel = TelegramChannel(telegram_settings(fake.base_url), on_message or collect, sent_messages)
+    channel = TelegramChannel(telegram_settings(fake.base_url), on_message or collect, chat_messages)
     channel.backoff = (0.01, 0.02, 0.04)
     app = web.Application()
     channel.attach(app)
@@ -416,6 +416,19 @@ async def test_quick_exit_deletes_exactly_her_chats_bot_messages(tg: Harness):
     assert json.loads(tg.fake.sent("deleteMessages")[1]["message_ids"]) == tg.fake.issued[str(other)]
 
 
+async def test_quick_exit_deletes_her_own_messages_too(tg: Harness):
+    # In a private chat a bot may delete her messages as well: after "stop" the chat is empty.
+    for update_id, text in ((501, "salam"), (502, "rajli kaydrebni")):
+        assert await tg.post(text_update(update_id, text)) == 200
+    await tg.settled()
+    await tg.channel.send(str(HER), OutboundMessage(text="Ana m3ak."))
+    assert await tg.post(text_update(503, "stop")) == 200
+    await tg.settled()
+    await tg.channel.send(str(HER), QUICK_EXIT)
+    hers = [40 + 501, 40 + 502, 40 + 503]
+    assert sorted(tg.fake.deleted(HER)) == sorted(hers + tg.fake.issued[str(HER)])
+
+
 async def test_quick_exit_deletes_in_batches_of_100(tg: Harness):
     for i in range(230):
         await tg.channel.send(str(HER), OutboundMessage(text=f"m{i}"))
@@ -437,9 +450,9 @@ async def test_quick_exit_falls_back_to_one_by_one(tg: Harness):
 
 
 async def test_with_replicas_a_quick_exit_deletes_what_every_gateway_sent(fake: FakeTelegram):
-    prefix = f"maak:test-tg-sent:{time.time_ns()}:"
-    async with running(fake, sent_messages=RedisSentMessages(TEST_REDIS_URL, prefix, b"pepper")) as a, \
-            running(fake, sent_messages=RedisSentMessages(TEST_REDIS_URL, prefix, b"pepper")) as b:
+    prefix = f"maak:test-tg-chat:{time.time_ns()}:"
+    async with running(fake, chat_messages=RedisChatMessages(TEST_REDIS_URL, prefix, b"pepper")) as a, \
+            running(fake, chat_messages=RedisChatMessages(TEST_REDIS_URL, prefix, b"pepper")) as b:
         for i, gateway in enumerate((a, b, a, b, a)):
             await gateway.channel.send(str(HER), OutboundMessage(text=f"m{i}"))
         redis = aioredis.from_url(TEST_REDIS_URL)
@@ -456,26 +469,26 @@ async def test_with_replicas_a_quick_exit_deletes_what_every_gateway_sent(fake: 
 
 
 async def test_a_message_is_delivered_even_when_its_id_cannot_be_kept(fake: FakeTelegram, caplog):
-    unreachable = RedisSentMessages("redis://127.0.0.1:1/0", "maak:test:", b"pepper")
-    async with running(fake, sent_messages=unreachable) as tg:
+    unreachable = RedisChatMessages("redis://127.0.0.1:1/0", "maak:test:", b"pepper")
+    async with running(fake, chat_messages=unreachable) as tg:
         with caplog.at_level(logging.WARNING):
             await tg.channel.send(str(HER), OutboundMessage(text="Ana m3ak"))
         assert tg.sent_texts() == ["Ana m3ak"]
-        assert any(getattr(r, "event", "") == "telegram_sent_not_kept" for r in caplog.records)
+        assert any(getattr(r, "event", "") == "telegram_id_not_kept" for r in caplog.records)
 
 
 def test_sent_message_store_is_bounded():
     async def scenario() -> None:
-        store = MemorySentMessages(max_chats=2, per_chat=3, keep_seconds=3600)
+        store = MemoryChatMessages(max_chats=2, per_chat=3, keep_seconds=3600)
         await store.record("a", [1, 2, 3, 4])
         await store.record("b", [5])
         await store.record("c", [6])
         assert await store.take("a") == []  # least recently written chat went first
         assert await store.take("b") == [5] and await store.take("b") == []
-        expired = MemorySentMessages(keep_seconds=0)
+        expired = MemoryChatMessages(keep_seconds=0)
         await expired.record("a", [1])
         assert await expired.take("a") == []
-        small = MemorySentMessages(per_chat=3)
+        small = MemoryChatMessages(per_chat=3)
         await small.record("a", [1, 2, 3, 4])
         assert await small.take("a") == [2, 3, 4]
 

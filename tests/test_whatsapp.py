@@ -98,7 +98,7 @@ def template_button(payload: str, text: str) -> dict:
 
 def media_message(kind: str, wamid: str = "wamid.media-1") -> dict:
     content: dict[str, dict[str, Any]] = {
-        "image": {"caption": "regarde", "mime_type": "image/jpeg", "sha256": "aGFzaA==", "id": "1003383421387256"},
+        "image": {"mime_type": "image/jpeg", "sha256": "aGFzaA==", "id": "1003383421387256"},
         "sticker": {"mime_type": "image/webp", "sha256": "aGFzaA==", "id": "1003383421387257", "animated": False},
         "audio": {"mime_type": "audio/ogg; codecs=opus", "sha256": "aGFzaA==", "id": "1003383421387258", "voice": True},
         "location": {"latitude": 33.5731, "longitude": -7.5898, "name": "Casa", "address": "Bd Zerktouni"},
@@ -336,6 +336,17 @@ async def test_media_and_other_types_are_marked_unsupported(webhook: Webhook, ki
     assert received == [
         InboundMessage(channel="whatsapp", sender=HER, text="", message_id="wamid.media-1", unsupported=kind)
     ]
+
+
+async def test_a_photo_with_a_caption_is_read_as_her_words(webhook: Webhook) -> None:
+    photo = media_message("image")
+    photo["image"]["caption"] = "chouf chno dar liya, khayfa"
+    blank = media_message("image", wamid="wamid.media-2")
+    blank["image"]["caption"] = "   "
+    first, second = await webhook.received(notification(change([photo, blank])))
+    assert (first.text, first.unsupported, dict(first.metadata)) == (
+        "chouf chno dar liya, khayfa", None, {"attachment": "image"})
+    assert (second.text, second.unsupported) == ("", "image")
 
 
 async def test_an_unsupported_message_is_answered_politely(webhook: Webhook) -> None:

@@ -1,8 +1,8 @@
-"""The ids of the messages the bot sent in each chat, kept so that a quick exit can delete them.
+"""The ids of the messages in each chat, hers and the bot's, kept so that a quick exit can delete them.
 
 In this process on the embedded default; in Redis when there are several gateway replicas, so the
-quick exit handled by one replica also deletes what another sent. Either way an id is kept for as
-long as the platform lets a bot delete it, and no longer.
+quick exit handled by one replica also deletes what went through another. Either way an id is
+kept for as long as the platform lets a bot delete it, and no longer.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ DELETABLE_SECONDS = 48 * 3600
 PER_CHAT = 300
 
 
-class SentMessages(Protocol):
-    """Where the bot's sent message ids are kept, per chat."""
+class ChatMessages(Protocol):
+    """Where the message ids of each chat are kept."""
 
     async def record(self, chat_id: str, message_ids: Iterable[int]) -> None:
-        """Remember messages just sent in `chat_id`."""
+        """Remember messages just sent or received in `chat_id`."""
 
     async def take(self, chat_id: str) -> list[int]:
         """The ids still deletable in `chat_id`, oldest first, forgotten as they are returned."""
@@ -33,8 +33,8 @@ class SentMessages(Protocol):
         """Release connections."""
 
 
-class MemorySentMessages:
-    """`SentMessages` in this process, bounded: the most recent chats, the last ids of each, 48 hours."""
+class MemoryChatMessages:
+    """`ChatMessages` in this process, bounded: the most recent chats, the last ids of each, 48 hours."""
 
     def __init__(self, max_chats: int = 5000, per_chat: int = PER_CHAT, keep_seconds: float = DELETABLE_SECONDS) -> None:
         self._chats: OrderedDict[str, deque[tuple[int, float]]] = OrderedDict()
@@ -67,8 +67,8 @@ class MemorySentMessages:
             self._chats.popitem(last=False)
 
 
-class RedisSentMessages:
-    """`SentMessages` shared by every replica: a sorted set per chat (id by send time), expiring.
+class RedisChatMessages:
+    """`ChatMessages` shared by every replica: a sorted set per chat (id by send time), expiring.
 
     The key is an HMAC of the chat id, so Redis never holds her chat id, only message numbers.
     """
