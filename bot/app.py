@@ -136,9 +136,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     texts = default_texts()
     outbox = Outbox(store, cipher, app[CHANNELS])
     oncall = _on_call(settings)
-    notices = CaseNotices(queue, store, outbox, texts, oncall, rasa)
-    queue.subscribe(notices)
     hub = ConsoleHub(store, bus)
+    notices = CaseNotices(queue, store, outbox, texts, oncall, rasa, online=hub.online_usernames)
+    queue.subscribe(notices)
     app[STORE], app[QUEUE], app[RASA], app[HTTP], app[NOTICES] = store, queue, rasa, http, notices
     app[REDIS] = redis
     app[ROUTER] = Router(

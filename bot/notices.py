@@ -10,6 +10,7 @@ each piece of news once, whatever the number of gateways.
 from __future__ import annotations
 
 import logging
+from typing import Awaitable, Callable, Collection
 
 from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
@@ -25,8 +26,10 @@ class CaseNotices:
     """Tells her, on her channel and in her language, what happens to her case."""
 
     def __init__(
-        self, queue: CaseQueue, store: Store, outbox: Outbox, texts: Texts, oncall: OnCall, rasa: RasaClient
+        self, queue: CaseQueue, store: Store, outbox: Outbox, texts: Texts, oncall: OnCall, rasa: RasaClient,
+        online: Callable[[], Awaitable[Collection[str]]],
     ) -> None:
+        self._online = online
         self._queue = queue
         self._rasa = rasa
         self._store = store
@@ -57,7 +60,11 @@ class CaseNotices:
         position = await self._queue.position(stored)
         changed = await self._store.run(self._store.set_told_position, case["id"], position)
         if changed or force:
-            await self._tell(conv, case, "handoff_waiting", position=position)
+            await self._tell(conv, case, await self._waiting_text(), position=position)
+
+    async def _waiting_text(self) -> str:
+        # "Soon" only when someone is there to answer; otherwise she hears that nobody is online.
+        return "handoff_waiting" if await self._online() else "handoff_waiting_offline"
 
     async def resend_missed(self, conv: str, seen: int) -> None:
         """Her page came back after a drop: send again the counsellor messages after the last it showed.
@@ -75,13 +82,15 @@ class CaseNotices:
 
     async def _positions_changed(self, exclude: int) -> None:
         """Everyone still waiting whose place in line moved is told her new place."""
+        key = None
         for position, waiting in enumerate(await self._queue.list("queued"), start=1):
             # Only those the bot has handed over: during the questions of an urgent intake,
             # the bot is still talking with her and has told her where she stands.
             if waiting["id"] == exclude or waiting["told_position"] in (None, position):
                 continue
             if await self._store.run(self._store.set_told_position, waiting["id"], position):
-                await self._tell(waiting["conversation_id"], waiting, "handoff_waiting", position=position)
+                key = key or await self._waiting_text()
+                await self._tell(waiting["conversation_id"], waiting, key, position=position)
 
     async def _tell(self, conv: str, case: dict, key: str, **values: object) -> None:
         lang = await self._outbox.language_of(conv) or case.get("lang")

@@ -49,6 +49,10 @@ async def fake_rasa():
         yield fake
 
 
+async def _nobody() -> set[str]:
+    return set()
+
+
 @pytest.fixture
 async def setup(tmp_path, fake_rasa):
     store = Store(f"sqlite:///{tmp_path / 'maak.db'}")
@@ -59,7 +63,7 @@ async def setup(tmp_path, fake_rasa):
     outbox = Outbox(store, cipher, {"webchat": channel})
     async with aiohttp.ClientSession() as http:
         rasa = RasaClient(http, fake_rasa.url, "token", timeout=5)
-        notices = CaseNotices(queue, store, outbox, default_texts(), OnCall(), rasa)
+        notices = CaseNotices(queue, store, outbox, default_texts(), OnCall(), rasa, online=_nobody)
         queue.subscribe(notices)
         router = Router(
             secret=SECRET,
