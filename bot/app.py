@@ -19,7 +19,7 @@ from bot.outbox import Outbox
 from bot.privacy import Cipher
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
-from bot.redis_keys import socketio_channel, telegram_chat_messages
+from bot.redis_keys import socketio_channel, telegram_chat_messages, whatsapp_numbered_menus
 from bot.retention import Eraser, purge_periodically
 from bot.router import Router
 from bot.settings import Settings
@@ -27,6 +27,7 @@ from bot.store import Store
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OnMessage, OnUndelivered
 from channels.chat_messages import RedisChatMessages
+from channels.numbered_menus import RedisNumberedMenus
 from channels.telegram import TelegramChannel
 from channels.webchat import OnResume, WebChatChannel
 from channels.whatsapp import WhatsAppChannel
@@ -94,7 +95,10 @@ def _channels(
                        redis_channel=socketio_channel(settings.redis_db))
     ]
     if settings.whatsapp is not None:
-        channels.append(WhatsAppChannel(settings.whatsapp, on_message, on_undelivered))
+        # With replicas, her answer "2" may reach another gateway than the one that sent the menu.
+        menus = (RedisNumberedMenus(settings.redis_url, whatsapp_numbered_menus(), settings.secret)
+                 if settings.redis_url else None)
+        channels.append(WhatsAppChannel(settings.whatsapp, on_message, on_undelivered, menus))
     else:
         logger.info("WhatsApp is off: set WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_ACCESS_TOKEN "
                     "and WHATSAPP_PHONE_NUMBER_ID to turn it on", extra={"event": "channel_off", "channel": "whatsapp"})

@@ -29,3 +29,8 @@ def rate_window(conversation_id: str) -> str:
 def telegram_chat_messages() -> str:
     """Prefix of the sets of message ids in each Telegram chat, hers and the bot's (an HMAC of the chat id follows)."""
     return "maak:telegram-chat:"
+
+
+def whatsapp_numbered_menus() -> str:
+    """Prefix of the last numbered menu sent to each WhatsApp contact (an HMAC of the number follows)."""
+    return "maak:whatsapp-menu:"

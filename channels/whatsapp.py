@@ -15,7 +15,6 @@ import hmac
 import json
 import logging
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -27,6 +26,7 @@ from aiohttp import web
 from channels.base import (
     Button, Channel, DeliveryFailed, InboundMessage, OnMessage, OnUndelivered, OutboundMessage,
 )
+from channels.numbered_menus import MemoryNumberedMenus, NumberedMenus
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,6 @@ MAX_LIST_ROWS = 10
 ROW_TITLE_LIMIT = 24
 ROW_DESCRIPTION_LIMIT = 72
 ROW_ID_LIMIT = 200
-# Addresses whose last menu went out as numbered text, to read "2" back as that choice.
-NUMBERED_MENUS_KEPT = 10_000
 
 OUTSIDE_WINDOW = "outside the 24-hour window"
 # The `biz_opaque_callback_data` of a stored message (Graph allows 512 characters).
@@ -385,15 +383,20 @@ class WhatsAppChannel(Channel):
     close_timeout_seconds = 30.0
 
     def __init__(
-        self, settings: WhatsAppSettings, on_message: OnMessage, on_undelivered: OnUndelivered | None = None
+        self,
+        settings: WhatsAppSettings,
+        on_message: OnMessage,
+        on_undelivered: OnUndelivered | None = None,
+        numbered_menus: NumberedMenus | None = None,
     ) -> None:
         self._settings = settings
         self._on_message = on_message
         self._on_undelivered = on_undelivered
+        # Menus sent as numbered text, to read her "2" back as that choice.
+        self._numbered: NumberedMenus = numbered_menus or MemoryNumberedMenus()
         self._session: aiohttp.ClientSession | None = None
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._tasks: set[asyncio.Task[None]] = set()
-        self._numbered: OrderedDict[str, list[str]] = OrderedDict()
         self._closing = False
 
     @property
@@ -426,6 +429,7 @@ class WhatsAppChannel(Channel):
         if self._session is not None:
             await self._session.close()
             self._session = None
+        await self._numbered.close()
 
     # Inbound
 
@@ -505,7 +509,7 @@ class WhatsAppChannel(Channel):
     async def _hand_over(self, messages: list[InboundMessage]) -> None:
         for message in messages:
             try:
-                await self._on_message(self._choice(message))
+                await self._on_message(await self._choice(message))
             except Exception as exc:  # the router keeps its own failures; this only guards the next one
                 logger.error("message handling failed: %s", type(exc).__name__, extra=_event("whatsapp_handler_error"))
 
@@ -516,19 +520,25 @@ class WhatsAppChannel(Channel):
         requests = build_requests(address, message)
         for request in requests:
             await self._post(request)
-        if message.buttons and all(r["type"] == "text" for r in requests):
-            self._numbered[address] = [b.payload for b in message.buttons]
-            self._numbered.move_to_end(address)
-            while len(self._numbered) > NUMBERED_MENUS_KEPT:
-                self._numbered.popitem(last=False)
-        elif message.buttons or message.text:
-            self._numbered.pop(address, None)
+        try:
+            if message.buttons and all(r["type"] == "text" for r in requests):
+                await self._numbered.remember(address, [b.payload for b in message.buttons])
+            elif message.buttons or message.text:
+                await self._numbered.forget(address)
+        except Exception as exc:  # sent all the same; her number will be read as a text
+            logger.warning("numbered menu not kept: %s", type(exc).__name__, extra=_event("whatsapp_menu_not_kept"))
 
-    def _choice(self, message: InboundMessage) -> InboundMessage:
+    async def _choice(self, message: InboundMessage) -> InboundMessage:
         """Her answer "2" to a menu sent as numbered text is the second choice's payload."""
-        options = self._numbered.get(message.sender)
         number = message.text.strip()
-        if options and number.isdigit() and 1 <= int(number) <= len(options):
+        if not (number.isdigit() and len(number) <= 2):
+            return message
+        try:
+            options = await self._numbered.get(message.sender)
+        except Exception as exc:  # read as a text then: the bot asks again
+            logger.warning("numbered menu unavailable: %s", type(exc).__name__, extra=_event("whatsapp_menu_unavailable"))
+            return message
+        if options and 1 <= int(number) <= len(options):
             return replace(message, text=options[int(number) - 1])
         return message
 

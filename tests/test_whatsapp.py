@@ -17,6 +17,7 @@ import time
 from typing import Any, AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, event, given, settings, strategies as st
@@ -24,7 +25,8 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from channels.whatsapp import WhatsAppSettings
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
 from channels.whatsapp import MAX_BODY_BYTES, OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
-from tests.conftest import free_port
+from channels.numbered_menus import RedisNumberedMenus
+from tests.conftest import TEST_REDIS_URL, free_port
 from tests.fakes import FakeGraph, serve
 
 VERIFY_TOKEN = "verify-token-7f3a"
@@ -591,6 +593,56 @@ async def test_an_answer_by_number_to_a_numbered_menu_is_that_choice() -> None:
             await channel.send(HER, OutboundMessage(text="Merci."))  # the menu is no longer on screen
             (later,) = await hook.received(notification(change([text_message("2", "wamid.n3")])))
             assert later.text == "2"
+            await channel.close()
+
+
+async def test_with_replicas_an_answer_by_number_is_understood_by_any_gateway() -> None:
+    fake, prefix = FakeGraph(ACCESS_TOKEN, PHONE_NUMBER_ID), f"maak:test-wa-menu:{time.time_ns()}:"
+    async for url in serve(fake.app()):
+        fake.url = url
+        recorder = Recorder()
+        # The menu goes out through one gateway, her answer comes in through the other.
+        sender, receiver = (WhatsAppChannel(wa_settings(fake.api_base), handler,
+                                            numbered_menus=RedisNumberedMenus(TEST_REDIS_URL, prefix, b"k"))
+                            for handler in (Recorder(), recorder))
+        app = web.Application()
+        receiver.attach(app)
+        redis = aioredis.from_url(TEST_REDIS_URL)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            await sender.start()
+            await receiver.start()
+            hook = Webhook(client, receiver, recorder)
+            menu = buttons(12)
+            await sender.send(HER, OutboundMessage(text="Choisissez :", buttons=menu))
+            [key] = [k.decode() for k in await redis.keys(prefix + "*")]
+            assert HER not in key and 0 < await redis.ttl(key) <= 24 * 3600
+            (chosen,) = await hook.received(notification(change([text_message("٣", "wamid.r1")])))
+            assert chosen.text == menu[2].payload  # Arabic-Indic digits too
+            await sender.send(HER, OutboundMessage(text="Merci."))
+            (later,) = await hook.received(notification(change([text_message("2", "wamid.r2")])))
+            assert later.text == "2" and await redis.keys(prefix + "*") == []
+            await sender.close()
+            await receiver.close()
+        await redis.close()
+
+
+async def test_with_redis_unreachable_a_menu_still_goes_and_a_number_is_read_as_text(caplog) -> None:
+    fake, recorder = FakeGraph(ACCESS_TOKEN, PHONE_NUMBER_ID), Recorder()
+    async for url in serve(fake.app()):
+        fake.url = url
+        channel = WhatsAppChannel(wa_settings(fake.api_base), recorder,
+                                  numbered_menus=RedisNumberedMenus("redis://127.0.0.1:1/0", "maak:test:", b"k"))
+        app = web.Application()
+        channel.attach(app)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            await channel.start()
+            with caplog.at_level(logging.WARNING):
+                await channel.send(HER, OutboundMessage(text="Choisissez :", buttons=buttons(12)))
+                (answer,) = await Webhook(client, channel, recorder).received(
+                    notification(change([text_message("2", "wamid.u1")])))
+            assert len(fake.requests) == 1 and answer.text == "2"
+            events = {getattr(r, "event", "") for r in caplog.records}
+            assert {"whatsapp_menu_not_kept", "whatsapp_menu_unavailable"} <= events
             await channel.close()
 
 
