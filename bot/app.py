@@ -140,7 +140,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     texts = default_texts()
     outbox = Outbox(store, cipher, app[CHANNELS])
     oncall = _on_call(settings)
-    hub = ConsoleHub(store, bus)
+    sessions = Sessions(store, settings.secret)
+    hub = ConsoleHub(store, bus, sessions.still_valid)
     notices = CaseNotices(queue, store, outbox, texts, oncall, rasa, online=hub.online_usernames)
     queue.subscribe(notices)
     app[STORE], app[QUEUE], app[RASA], app[HTTP], app[NOTICES] = store, queue, rasa, http, notices
@@ -160,7 +161,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         max_text_chars=settings.max_text_chars,
     )
     app[CONSOLE] = ConsoleApi(
-        store=store, cipher=cipher, queue=queue, sessions=Sessions(store, settings.secret), hub=hub,
+        store=store, cipher=cipher, queue=queue, sessions=sessions, hub=hub,
         deliver=outbox.send_counsellor, sla_seconds=settings.handoff_sla_seconds,
     )
     tasks = [

@@ -382,6 +382,10 @@ def embedded_stack() -> Iterator[Target]:
             )
         finally:
             _stop(process, children or service_pids(process.pid))
+            if database_url:
+                # A shared database keeps no bench account behind (the scratch SQLite goes with its folder).
+                subprocess.run([sys.executable, "-m", "bot", "user", "remove", username],
+                               cwd=PROJECT_ROOT, env=env, capture_output=True)
 
 
 # -- the clients ----------------------------------------------------------------------------------

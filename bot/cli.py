@@ -7,9 +7,11 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
-from handoff.accounts import ROLES
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from bot.store import Store
+from handoff.accounts import ROLES, AccountError, add_user, new_password, remove_user
 
 
 def _services(settings: Settings, model: Path) -> list:
@@ -46,9 +48,6 @@ def _demo_login(settings: Settings) -> tuple[str, str] | None:
     """On the embedded defaults, a demo counsellor account made once, so the console can be tried."""
     if settings.database_url:
         return None
-    from handoff.accounts import add_user, new_password
-    from bot.store import Store
-
     path = settings.var_dir / "demo-login.txt"
     if path.exists():
         username, password = path.read_text().split()[:2]
@@ -186,20 +185,31 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from handoff.accounts import AccountError, add_user
-    from bot.store import Store
-
     password = sys.stdin.readline().rstrip("\n")
+    return _change_accounts(
+        lambda store: add_user(store, args.name, args.role, password), f"account {args.name!r} ({args.role}) created"
+    )
+
+
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    return _change_accounts(
+        lambda store: remove_user(store, args.name),
+        f"account {args.name!r} removed; its open consoles close within seconds",
+    )
+
+
+def _change_accounts(change: Callable[[Store], None], done: str) -> int:
+    """Run one account change on the configured store; exit code 2 with the reason if refused."""
     store = Store(load_settings().store_url)
     store.create_schema()
     try:
-        add_user(store, args.name, args.role, password)
+        change(store)
     except AccountError as exc:
         print(f"maak: {exc}", file=sys.stderr)
         return 2
     finally:
         store.dispose()
-    print(f"maak: account {args.name!r} ({args.role}) created")
+    print(f"maak: {done}")
     return 0
 
 
@@ -306,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("name")
     user_add.add_argument("--role", required=True, choices=ROLES)
     user_add.set_defaults(func=cmd_user_add)
+    user_remove = user.add_parser("remove", help="remove an account and end its sessions")
+    user_remove.add_argument("name")
+    user_remove.set_defaults(func=cmd_user_remove)
     return parser
 
 

@@ -383,6 +383,19 @@ class Store:
                 sa.insert(users).values(username=username, role=role, password_hash=password_hash, created_at=utcnow())
             )
 
+    def remove_user(self, username: str) -> None:
+        """The account and its sessions; the audit log keeps the name."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(sessions).where(sessions.c.username == username))
+            conn.execute(sa.delete(users).where(users.c.username == username))
+
+    def cases_held_by(self, username: str) -> list[int]:
+        """The open cases a counsellor holds."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(
+                sa.select(cases.c.id).where(cases.c.claimed_by == username, cases.c.status == "claimed")
+            ).scalars())
+
     def get_user(self, username: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()

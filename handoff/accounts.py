@@ -34,6 +34,20 @@ def add_user(store: Store, username: str, role: str, password: str) -> None:
     store.add_user(username, role, _hasher.hash(password))
 
 
+def remove_user(store: Store, username: str) -> None:
+    """Remove an account and end its sessions (its open consoles close within seconds).
+
+    Refused while it holds open cases: the women in them would wait for someone who is gone.
+    """
+    if store.get_user(username) is None:
+        raise AccountError(f"there is no account named {username!r}")
+    held = store.cases_held_by(username)
+    if held:
+        numbers = ", ".join(f"#{case_id}" for case_id in held)
+        raise AccountError(f"{username!r} holds open cases ({numbers}): transfer or close them first")
+    store.remove_user(username)
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(12)
 

@@ -51,6 +51,12 @@ class ConsoleClient:
         if self._reader is not None:
             await self._reader
 
+    async def closed_by_server(self, timeout: float = EVENT_TIMEOUT) -> int | None:
+        """Wait until the server closes the live feed; its close code."""
+        assert self._ws is not None and self._reader is not None
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self._ws.close_code
+
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:

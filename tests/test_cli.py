@@ -1,4 +1,4 @@
-"""The `maak` command: parse, user add, settings and data-file errors, as an operator meets them."""
+"""The `maak` command: parse, user add and remove, settings and data-file errors, as an operator meets them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,18 @@ def test_user_add_hashes_the_password(tmp_path: Path):
     assert short.returncode == 2 and b"at least" in short.stderr
     user = Store(f"sqlite:///{tmp_path / 'maak.db'}").get_user("amina")
     assert user["role"] == "counsellor" and user["password_hash"].startswith("$argon2")
+
+
+def test_user_remove_takes_the_account_and_its_sessions(tmp_path: Path):
+    env = {"MAAK_VAR_DIR": str(tmp_path), "MAAK_SECRET": "s", "MAAK_DATA_KEY": "k"}
+    assert maak("user", "add", "amina", "--role", "counsellor", stdin=b"a long enough secret\n", env=env).returncode == 0
+    store = Store(f"sqlite:///{tmp_path / 'maak.db'}")
+    store.add_session("hash-of-her-cookie", "amina", "csrf", timedelta(hours=1))
+    done = maak("user", "remove", "amina", env=env)
+    assert done.returncode == 0 and b"removed" in done.stdout, done.stderr.decode()
+    assert store.get_user("amina") is None and store.get_session("hash-of-her-cookie") is None
+    again = maak("user", "remove", "amina", env=env)
+    assert again.returncode == 2 and b"no account named 'amina'" in again.stderr
 
 
 def test_bad_settings_are_named():

@@ -20,7 +20,8 @@ from bot.app import STORE, create_app
 from bot.privacy import conversation_id
 from bot.settings import Settings, load_settings
 from bot.store import Store, contacts, metadata, utcnow
-from handoff.accounts import add_user
+from handoff.accounts import AccountError, add_user, remove_user
+from handoff.console import hub
 from handoff.callback import callback_windows
 from tests.chat import ChatClient, texts
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
@@ -68,7 +69,9 @@ def _clean(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql+redis"])
-async def gateway(request, tmp_path) -> AsyncIterator[Gateway]:
+async def gateway(request, tmp_path, monkeypatch) -> AsyncIterator[Gateway]:
+    # Consoles checked often, so that a feed whose session ended closes within the test's patience.
+    monkeypatch.setattr(hub, "PRESENCE_EVERY_SECONDS", 0.5)
     rasa, telegram = FakeRasa(), FakeTelegram(TOKEN)
     async for rasa_url in serve(rasa.app()):
         async for telegram_url in serve(telegram.app()):
@@ -130,6 +133,40 @@ async def test_login_sets_a_strict_httponly_cookie_and_wrong_logins_say_the_same
         for bad in (b"not json", b"[1,2]", b'{"username": 5}', b"\xff\xfe"):
             async with http.post(login, data=bad, headers={"Content-Type": "application/json"}) as response:
                 assert response.status == 400 and "error" in await response.json()
+
+
+async def test_a_live_feed_ends_with_its_session(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, \
+            ConsoleClient(gateway.url, "salma", PASSWORD) as salma, \
+            ConsoleClient(gateway.url, "nadia", PASSWORD) as nadia, ChatClient(gateway.url) as chat:
+        # Logged out: her feed closes at once.
+        code, _ = await salma.call("POST", "/api/auth/logout")
+        assert code == 204 and await salma.closed_by_server(timeout=5) == hub.SESSION_ENDED
+        # An account removed (by `maak user remove`, another process): its feed closes within seconds,
+        # and not one more case reaches it.
+        await gateway.store.run(remove_user, gateway.store, "amina")
+        assert await amina.closed_by_server(timeout=5) == hub.SESSION_ENDED
+        seen = len(amina.events)
+        await chat.say("bonjour")
+        await gateway.handoff(chat)
+        await nadia.wait_for(lambda e: e["type"] == "case_opened")  # the others still hear it
+        assert len(amina.events) == seen
+        assert (await amina.call("GET", "/api/cases"))[0] == 401
+        # Removed, she is offline: nobody is told a counsellor is coming on her account.
+        assert "amina" not in await gateway.store.run(gateway.store.users_online, ("counsellor",), timedelta(minutes=1))
+
+
+async def test_an_account_holding_open_cases_is_not_removed(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        await amina.claim(case_id)
+        with pytest.raises(AccountError, match=f"#{case_id}"):
+            await gateway.store.run(remove_user, gateway.store, "amina")
+        assert (await amina.call("GET", "/api/cases"))[0] == 200
+        await amina.close(case_id)
+        await gateway.store.run(remove_user, gateway.store, "amina")
+        assert await amina.closed_by_server(timeout=5) == hub.SESSION_ENDED
 
 
 async def test_logins_are_rate_limited_even_with_the_right_password(gateway):

@@ -135,7 +135,8 @@ async def me(request: web.Request, session: Session) -> web.Response:
 
 @console_only(_sessions, changes=True)
 async def logout(request: web.Request, session: Session) -> web.Response:
-    await _sessions(request).logout(request)
+    await _sessions(request).logout(session)
+    await _api(request).hub.end(session)
     response = web.Response(status=204)
     response.del_cookie("maak_session", path="/")
     return response

@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Awaitable, Callable, Mapping
 
@@ -39,6 +39,8 @@ class Session:
     username: str
     role: str
     csrf_token: str
+    # The stored form of the cookie: a live console checks with it that the session still stands.
+    token_hash: str = field(default="", repr=False)
 
     @property
     def supervises(self) -> bool:
@@ -101,10 +103,9 @@ class Sessions:
             raise json_error(403, "this account cannot use the console")
         await self._store.run(self._store.clear_login_failures, name_key)
         token = secrets.token_urlsafe(32)
-        session = Session(user["username"], user["role"], secrets.token_urlsafe(24))
+        session = Session(user["username"], user["role"], secrets.token_urlsafe(24), _digest(self._secret, token))
         await self._store.run(
-            self._store.add_session, _digest(self._secret, token), session.username, session.csrf_token,
-            SESSION_LIFETIME,
+            self._store.add_session, session.token_hash, session.username, session.csrf_token, SESSION_LIFETIME
         )
         await self._store.run(self._store.add_audit, session.username, "login")
         return session, token
@@ -113,15 +114,19 @@ class Sessions:
         token = request.cookies.get(COOKIE)
         if not token or len(token) > 200:
             return None
-        row = await self._store.run(self._store.get_session, _digest(self._secret, token))
+        token_hash = _digest(self._secret, token)
+        row = await self._store.run(self._store.get_session, token_hash)
         if row is None or row["role"] not in CONSOLE_ROLES:
             return None
-        return Session(row["username"], row["role"], row["csrf_token"])
+        return Session(row["username"], row["role"], row["csrf_token"], token_hash)
 
-    async def logout(self, request: web.Request) -> None:
-        token = request.cookies.get(COOKIE)
-        if token and len(token) <= 200:
-            await self._store.run(self._store.delete_session, _digest(self._secret, token))
+    async def still_valid(self, session: Session) -> bool:
+        """The session has not expired, been logged out, or lost its account."""
+        row = await self._store.run(self._store.get_session, session.token_hash)
+        return row is not None and row["role"] in CONSOLE_ROLES
+
+    async def logout(self, session: Session) -> None:
+        await self._store.run(self._store.delete_session, session.token_hash)
 
     @staticmethod
     def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:

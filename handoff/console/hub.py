@@ -2,6 +2,7 @@
 
 A connected console also marks its counsellor online (in the database, so every replica knows),
 which decides whether a woman asking for a counsellor hears that nobody is online right now.
+A console's feed ends with its session: logged out, expired, or its account removed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -24,13 +25,16 @@ PRESENCE_EVERY_SECONDS = 15
 # Online = seen within this; a console that vanished without closing drops out after it.
 ONLINE_WITHIN = timedelta(seconds=45)
 MAX_CLIENT_MESSAGE = 4096
+# Close code for a feed whose session ended; the page then finds its session gone and logs in again.
+SESSION_ENDED = 4401
 
 
 class ConsoleHub:
     """Sends every case event to every open console, as far as each counsellor may read it."""
 
-    def __init__(self, store: Store, bus: LocalBus) -> None:
+    def __init__(self, store: Store, bus: LocalBus, still_valid: Callable[[Session], Awaitable[bool]]) -> None:
         self._store = store
+        self._still_valid = still_valid
         self._sockets: dict[web.WebSocketResponse, Session] = {}
         bus.subscribe(self.broadcast)
 
@@ -49,14 +53,35 @@ class ConsoleHub:
                 self._sockets.pop(ws, None)
 
     async def keep_presence(self) -> None:
-        """Refresh the online mark of every connected counsellor, until cancelled."""
+        """Until cancelled: end the feeds whose session has ended, refresh the online mark of the others."""
         while True:
-            for username in {s.username for s in self._sockets.values()}:
-                try:
+            try:
+                await self._end_lapsed()
+                for username in {s.username for s in self._sockets.values()}:
                     await self._store.run(self._store.touch_user, username)
-                except Exception:
-                    logger.exception("presence not recorded", extra={"event": "presence_failed"})
+            except Exception:
+                logger.exception("presence not recorded", extra={"event": "presence_failed"})
             await asyncio.sleep(PRESENCE_EVERY_SECONDS)
+
+    async def end(self, session: Session) -> None:
+        """Close this session's feeds on this replica (other replicas notice within seconds)."""
+        for ws, held in list(self._sockets.items()):
+            if held.token_hash == session.token_hash:
+                await self._close(ws)
+
+    async def _end_lapsed(self) -> None:
+        checked: dict[str, bool] = {}
+        for ws, session in list(self._sockets.items()):
+            if session.token_hash not in checked:
+                checked[session.token_hash] = await self._still_valid(session)
+            if not checked[session.token_hash]:
+                await self._close(ws)
+
+    async def _close(self, ws: web.WebSocketResponse) -> None:
+        # Out of the list first: not one more event reaches a session that has ended.
+        self._sockets.pop(ws, None)
+        logger.info("console feed ended with its session", extra={"event": "console_session_ended"})
+        await ws.close(code=SESSION_ENDED, message=b"session ended")
 
     async def close_all(self) -> None:
         for ws in list(self._sockets):
