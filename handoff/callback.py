@@ -27,6 +27,11 @@ class CallbackWindows:
     present: timedelta
     hours: Mapping[str, tuple[time, time]]
 
+    def as_json(self) -> dict[str, Any]:
+        """For the console: the time zone and each window's hours."""
+        return {"timezone": self.zone.key,
+                "windows": {name: {"from": f"{a:%H:%M}", "to": f"{b:%H:%M}"} for name, (a, b) in self.hours.items()}}
+
     @property
     def choices(self) -> tuple[str, ...]:
         """Every window she can choose (the button payloads)."""

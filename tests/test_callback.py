@@ -60,3 +60,9 @@ def test_the_buttons_name_the_windows_of_the_file() -> None:
     assert callback_window('/callback_window{"window":"none"}') == "none"
     assert callback_window('/callback_window{"window":"midnight"}') is None
     assert callback_window('/callback_window{"window":') is None
+
+
+def test_the_console_gets_the_hours_of_the_file() -> None:
+    assert WINDOWS.as_json() == {"timezone": "Africa/Casablanca", "windows": {
+        "morning": {"from": "08:00", "to": "12:00"}, "afternoon": {"from": "12:00", "to": "17:00"},
+        "evening": {"from": "17:00", "to": "21:00"}}}

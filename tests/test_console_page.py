@@ -32,6 +32,9 @@ CONFIG = {
     "colleagues": [{"username": "sara", "role": "counsellor", "online": True},
                    {"username": "houda", "role": "supervisor", "online": False}],
     "sla_seconds": 600,
+    # The evening is always open here and the morning never, whatever the hour of the test.
+    "callback": {"timezone": "Africa/Casablanca",
+                 "windows": {"evening": {"from": "00:00", "to": "24:00"}, "morning": {"from": "00:00", "to": "00:00"}}},
 }
 
 
@@ -350,7 +353,8 @@ async def test_queue_order_badges_card_and_ticking_wait(browser: Browser) -> Non
         assert await queue_ids(page) == [4, 3, 2, 6, 1, 5]  # urgent, high, normal, oldest first; claimed last
         first = page.locator("#queue .row").first
         await expect(first).to_have_class(re.compile(r"\bprio-urgent\b"))
-        await expect(first.locator(".badge")).to_have_text(["Urgent"])  # text, not colour alone
+        # Text, not colour alone; and her callback time (this stub's evening is always open).
+        await expect(first.locator(".badge")).to_have_text(["Urgent", "C'est son moment de rappel"])
         await expect(row(page, 2).locator(".badge")).to_have_text(["Élevée"])
         await expect(row(page, 1).locator(".badge")).to_have_text(["Normale", "Escaladé"])  # past the SLA
         await expect(row(page, 6).locator(".badge")).to_have_text(["Élevée", "Escaladé"])  # server's flag
@@ -360,7 +364,8 @@ async def test_queue_order_badges_card_and_ticking_wait(browser: Browser) -> Non
         await open_case(page, 4)
         card = page.locator("#card")
         expected = {"lang": "Darija", "channel": "WhatsApp", "region": "Casablanca-Settat", "danger": "Oui",
-                    "category": "Danger", "safe": "Non", "callback": "Soir", "waiting": "6 min",
+                    "category": "Danger", "safe": "Non", "callback": "Soir (00:00–24:00) · C'est son moment de rappel",
+                    "waiting": "6 min",
                     "summary": "<b>3afak</b> rajli kaydrabni\nana f casa"}
         for name, value in expected.items():
             await expect(card.locator(f'[data-field="{name}"]')).to_have_text(value)
@@ -487,6 +492,19 @@ async def test_writing_first_against_her_callback_choice_needs_a_confirmation(br
         assert [b for _, b in stub.posts("/api/cases/1/messages")][-1] == {"text": "Bonjour, c'est Amina.",
                                                                              "confirm": True}
         await expect(reply).to_have_value("")
+
+
+async def test_a_case_whose_callback_time_is_now_says_so(browser: Browser) -> None:
+    async with serving(make_case(1, callback_window="evening"), make_case(2, callback_window="morning")) as stub, \
+            open_page(browser) as page:
+        await log_in(page, stub)
+        await expect(row(page, 1)).to_contain_text("C'est son moment de rappel")
+        await expect(row(page, 2)).not_to_contain_text("moment de rappel")
+        await open_case(page, 1)
+        await expect(page.locator("#card")).to_contain_text("Soir (00:00–24:00) · C'est son moment de rappel")
+        await open_case(page, 2)
+        await expect(page.locator("#card")).to_contain_text("Matin (00:00–00:00)")
+        await expect(page.locator("#card")).not_to_contain_text("moment de rappel")
 
 
 async def test_taken_transfer_and_close_with_outcome_and_referral(browser: Browser) -> None:

@@ -275,6 +275,7 @@ async def config(request: web.Request, session: Session) -> web.Response:
                 if c["username"] != session.username
             ],
             "sla_seconds": api.sla_seconds,
+            "callback": callback_windows().as_json(),
         }
     )
 

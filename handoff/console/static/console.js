@@ -335,7 +335,34 @@
       esc.title = t("escalatedLong");
       box.appendChild(esc);
     }
+    if (c.status === "queued" && callbackOpen(c)) { box.appendChild(node("span", "badge callback", t("callbackNow"))); }
     return box;
+  }
+
+  /* ---------- her callback window, in the time zone of config.callback ---------- */
+
+  function callbackHours(c) {
+    var cb = config.callback, w = cb && cb.windows ? cb.windows[c.callback_window] : null;
+    return w && typeof w.from === "string" && typeof w.to === "string" ? w : null;
+  }
+
+  function timeThere(zone) {                        // "HH:MM" now in `zone`
+    try {
+      return new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit",
+        hourCycle: "h23" }).format(new Date());
+    } catch (e) { return ""; }
+  }
+
+  // She chose this moment to be written to, and it is now.
+  function callbackOpen(c) {
+    var w = callbackHours(c), now = w ? timeThere(config.callback.timezone) : "";
+    return !!now && w.from <= now && now < w.to;
+  }
+
+  function callbackText(c) {
+    var w = callbackHours(c), text = label("cb_", c.callback_window);
+    if (w) { text += " (" + w.from + "–" + w.to + ")"; }
+    return callbackOpen(c) ? text + " · " + t("callbackNow") : text;
   }
 
   function statusText(c) {
@@ -349,6 +376,7 @@
     clear(list);
     all.forEach(function (c) {
       var item = node("li", "row prio-" + c.priority + (escalated(c) ? " is-escalated" : "") +
+        (callbackOpen(c) ? " is-callback" : "") +
         (fresh.has(c.id) ? " is-new" : "") + (c.id === openId ? " is-open" : ""));
       var button = node("button", "row-button");
       button.type = "button";
@@ -428,7 +456,7 @@
     field(card, "f_category", label("cat_", c.category));
     field(card, "f_safe", c.safe_to_chat === "yes" ? t("yes") : c.safe_to_chat === "no" ? t("no") : t("unknown"),
       c.safe_to_chat === "no" ? "is-danger" : null);
-    field(card, "f_callback", label("cb_", c.callback_window));
+    field(card, "f_callback", callbackText(c), callbackOpen(c) ? "is-callback" : null);
     field(card, "f_created", clock(c.created_at));
     if (c.status === "closed") { field(card, "f_waiting", t("none")); }
     else { field(card, "f_waiting", waited(c), "waiting").setAttribute("data-since", c.created_at); }
@@ -606,7 +634,8 @@
     if (!me) { return; }
     var changed = Array.from(cases.values()).some(function (c) {
       var row = document.querySelector('#queue [data-id="' + c.id + '"]');
-      return row && row.parentNode.classList.contains("is-escalated") !== escalated(c);
+      return row && (row.parentNode.classList.contains("is-escalated") !== escalated(c) ||
+        row.parentNode.classList.contains("is-callback") !== callbackOpen(c));
     });
     if (changed) { renderQueue(); if (openCase) { renderDetail(); } }
     document.querySelectorAll("[data-since]").forEach(function (el) {
