@@ -269,6 +269,17 @@ async def test_every_view_of_a_case_is_audited_and_her_words_are_need_to_know(ga
     assert ("salma", "view") in views
 
 
+async def test_the_console_config_names_outcomes_colleagues_and_callback_hours(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, ConsoleClient(gateway.url, "salma", PASSWORD):
+        code, config = await amina.call("GET", "/api/console/config")
+    assert code == 200
+    assert {"listened", "referred"} <= {o["code"] for o in config["outcomes"]}
+    assert {"username": "salma", "role": "counsellor", "online": True} in config["colleagues"]
+    assert all(c["username"] != "amina" for c in config["colleagues"])
+    assert config["callback"] == callback_windows().as_json()
+    assert config["callback"]["windows"]["evening"] == {"from": "17:00", "to": "21:00"}
+
+
 async def test_transfer_to_a_colleague_and_back_to_the_queue(gateway):
     async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, \
             ConsoleClient(gateway.url, "salma", PASSWORD) as salma, ChatClient(gateway.url) as chat:
