@@ -1,6 +1,7 @@
 """What she is told about her case: a counsellor joined, her place in line, the wait is long, the bot is back.
 
-When a counsellor takes her case, the bot also stops the questions it was asking her.
+When a counsellor takes her case, the bot also stops the questions it was asking her. When her web
+chat comes back after a drop, what a counsellor wrote meanwhile is sent again.
 
 `CaseNotices` listens to the case changes made on this replica. Each change happens on exactly one
 replica, and the place in line she was told is recorded on the case in the database, so she hears
@@ -74,11 +75,13 @@ class CaseNotices:
         case = await self._queue.last_case_for(conv)
         if case is None:
             return
-        for message in await self._queue.messages(case["id"]):
-            if message["author"] == "counsellor" and message["id"] > seen and message["text"] != UNREADABLE:
-                if await self._outbox.send_counsellor(conv, message["text"], message["id"]) is not None:
-                    return  # gone again: the rest waits for her next return
-        logger.info("missed messages sent again", extra={"event": "resumed", "case_id": case["id"]})
+        missed = [m for m in await self._queue.messages(case["id"])
+                  if m["author"] == "counsellor" and m["id"] > seen and m["text"] != UNREADABLE]
+        for message in missed:
+            if await self._outbox.send_counsellor(conv, message["text"], message["id"]) is not None:
+                return  # gone again: the rest waits for her next return
+        if missed:
+            logger.info("missed messages sent again", extra={"event": "resumed", "case_id": case["id"]})
 
     async def _positions_changed(self, exclude: int) -> None:
         """Everyone still waiting whose place in line moved is told her new place."""
