@@ -33,6 +33,7 @@ from channels.webchat import OnResume, WebChatChannel
 from channels.whatsapp import WhatsAppChannel
 from channels.webchat.page import add_page_routes
 from handoff.bus import LocalBus, RedisBus
+from handoff.callback import announce_periodically
 from handoff.cases import PRIORITIES, CaseQueue
 from handoff.console.api import CONSOLE, ConsoleApi, add_console_routes
 from handoff.console.auth import Sessions
@@ -167,6 +168,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(purge_periodically(eraser, store, settings.retention_days)),
         asyncio.create_task(escalate_periodically(queue, settings.handoff_sla_seconds)),
+        asyncio.create_task(announce_periodically(queue)),
         asyncio.create_task(hub.keep_presence()),
     ]
     yield

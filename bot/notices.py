@@ -50,6 +50,8 @@ class CaseNotices:
         elif event.change == "escalated":
             await self._tell(conv, case, "handoff_escalated")
             await self._oncall.alert(case)
+        elif event.change == "callback_due":
+            await self._oncall.callback_due(case)
         if event.change in {"opened", "claimed", "requeued", "closed", "card"}:
             await self._positions_changed(exclude=case["id"])
 

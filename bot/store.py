@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Collection, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -54,6 +54,8 @@ cases = sa.Table(
     # Set once, by whichever gateway replica escalates an urgent case past the SLA first.
     sa.Column("escalated_at", sa.DateTime(timezone=True)),
     sa.Column("callback_window", sa.String(16)),
+    # The local day her callback time was last announced to on-call, once per day across replicas.
+    sa.Column("callback_due_on", sa.String(10)),
     # The place in line she was last told, so that each change is told once across replicas.
     sa.Column("told_position", sa.Integer),
 )
@@ -312,6 +314,33 @@ class Store:
                 sa.update(cases)
                 .where(cases.c.id == case_id, cases.c.status == "queued", cases.c.escalated_at.is_(None))
                 .values(escalated_at=utcnow())
+            ).rowcount
+            if not changed:
+                return None
+            return dict(conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one())
+
+    def waiting_for_callback(self, windows: Collection[str], day: str) -> list[dict[str, Any]]:
+        """Queued cases whose callback window is one of `windows`, not announced yet on `day`."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(cases)
+                .where(
+                    cases.c.status == "queued",
+                    cases.c.callback_window.in_(list(windows)),
+                    sa.or_(cases.c.callback_due_on.is_(None), cases.c.callback_due_on != day),
+                )
+                .order_by(cases.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def mark_callback_due(self, case_id: int, day: str) -> dict[str, Any] | None:
+        """Record that her callback time on `day` is announced; None if another replica did it first."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                sa.update(cases)
+                .where(cases.c.id == case_id, cases.c.status == "queued",
+                       sa.or_(cases.c.callback_due_on.is_(None), cases.c.callback_due_on != day))
+                .values(callback_due_on=day)
             ).rowcount
             if not changed:
                 return None

@@ -1,13 +1,17 @@
-"""When a counsellor may write first to a woman who chose a callback window.
+"""When a counsellor may write first to a woman who chose a callback window, and when she should.
 
 With no counsellor online she is asked when it is safe to be written to: a window of the day
 (`callback_windows.yml`, local time), any time, or never first. A counsellor's message while
 she is at her phone (she wrote in the last minutes) is a reply and always fine; otherwise a
 message against her choice needs the counsellor to confirm it, and the confirmation is audited.
+When her window opens and she is still waiting, the on-call counsellors are told (once a day,
+by one replica), since she was promised a message then.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -17,8 +21,14 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from handoff.cases import CaseQueue
+
+logger = logging.getLogger(__name__)
+
 WINDOWS_FILE = Path(__file__).resolve().parent / "callback_windows.yml"
 ANYTIME, NONE = "anytime", "none"
+# How often the open windows are checked; a window is hours long, a minute late is nothing.
+CHECK_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,24 @@ class CallbackWindows:
         if start <= now.astimezone(self.zone).time() < end:
             return None
         return {"reason": "callback_window", "window": window, "hours": f"{start:%H:%M}-{end:%H:%M}"}
+
+
+    def open_now(self, now: datetime) -> tuple[set[str], str]:
+        """The windows open at `now`, and the local day (YYYY-MM-DD)."""
+        local = now.astimezone(self.zone)
+        return {name for name, (start, end) in self.hours.items() if start <= local.time() < end}, f"{local:%Y-%m-%d}"
+
+
+async def announce_periodically(queue: CaseQueue) -> None:
+    """Tell the case listeners when a waiting woman's callback time has come, until cancelled."""
+    while True:
+        try:
+            windows, day = callback_windows().open_now(datetime.now(timezone.utc))
+            if windows:
+                await queue.announce_callbacks(windows, day)
+        except Exception:
+            logger.exception("callback check failed", extra={"event": "callback_check_failed"})
+        await asyncio.sleep(CHECK_EVERY_SECONDS)
 
 
 @lru_cache(maxsize=1)

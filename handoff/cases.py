@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Collection
 
 from bot.locks import KeyedLocks
 from bot.privacy import Cipher
@@ -40,7 +40,7 @@ class CaseEvent:
     """What the console hears about: `case_opened`, `case_updated`, `message`, `case_closed`.
 
     `change` says what happened, for those who act on it: `opened`, `card`, `claimed`,
-    `transferred`, `requeued`, `escalated`, `closed`, `erased` or `message`.
+    `transferred`, `requeued`, `escalated`, `callback_due`, `closed`, `erased` or `message`.
     """
 
     type: str
@@ -207,6 +207,16 @@ class CaseQueue:
                 escalated.append(case)
                 await self._emit("case_updated", case, "escalated")
         return escalated
+
+    async def announce_callbacks(self, open_windows: Collection[str], day: str) -> list[dict[str, Any]]:
+        """Queued cases whose callback window is open now: announced once a day, by one replica."""
+        announced = []
+        for waiting in await self._store.run(self._store.waiting_for_callback, open_windows, day):
+            case = await self._store.run(self._store.mark_callback_due, waiting["id"], day)
+            if case is not None:
+                announced.append(case)
+                await self._emit("case_updated", case, "callback_due")
+        return announced
 
     async def get(self, case_id: int) -> dict[str, Any]:
         case = await self._store.run(self._store.get_case, case_id)

@@ -1,7 +1,9 @@
-"""Alerting the on-call counsellors when an urgent case waits past the SLA, through the Telegram bot.
+"""Alerting the on-call counsellors through the Telegram bot: an urgent case waits past the SLA,
+or a waiting woman's callback time has come.
 
-The alert carries no words of hers and no contact: the case number, its language and how long it
-has waited, so that a notification on a counsellor's phone reveals nothing about her.
+An alert carries no words of hers and no contact: the case number, its language and how long it
+has waited (or which window she chose), so that a notification on a counsellor's phone reveals
+nothing about her.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ class OnCall:
     async def alert(self, case: dict[str, Any]) -> None:
         logger.warning("urgent case waiting past the SLA; no on-call chat configured",
                        extra={"event": "escalated", "case_id": case["id"]})
+
+    async def callback_due(self, case: dict[str, Any]) -> None:
+        logger.warning("her callback time has come; no on-call chat configured",
+                       extra={"event": "callback_due", "case_id": case["id"]})
 
     async def close(self) -> None:
         """Nothing to close."""
@@ -45,7 +51,25 @@ class TelegramOnCall(OnCall):
         )
 
     async def alert(self, case: dict[str, Any]) -> None:
-        text = self.text(case)
+        sent = await self._send_all(self.text(case), case)
+        logger.warning("urgent case escalated; on-call alerted",
+                       extra={"event": "escalated", "case_id": case["id"], "alerted": sent})
+
+    def callback_text(self, case: dict[str, Any]) -> str:
+        return (
+            f"Maak: case #{case['id']} ({case['lang'] or '?'}) is waiting and her callback time "
+            f"({case['callback_window']}) has come: she was told a counsellor would write then.\n"
+            f"Maak : cas n° {case['id']} en attente, c'est son moment de rappel ({case['callback_window']}).\n"
+            f"{self._console_url}"
+        )
+
+    async def callback_due(self, case: dict[str, Any]) -> None:
+        sent = await self._send_all(self.callback_text(case), case)
+        logger.warning("her callback time has come; on-call alerted",
+                       extra={"event": "callback_due", "case_id": case["id"], "alerted": sent})
+
+    async def _send_all(self, text: str, case: dict[str, Any]) -> int:
+        """Send to every on-call chat; how many received it."""
         sent = 0
         for chat_id in self._chat_ids:
             try:
@@ -54,8 +78,7 @@ class TelegramOnCall(OnCall):
             except TelegramError as exc:
                 logger.error("on-call alert not delivered: %s", type(exc).__name__,
                              extra={"event": "oncall_failed", "case_id": case["id"]})
-        logger.warning("urgent case escalated; on-call alerted",
-                       extra={"event": "escalated", "case_id": case["id"], "alerted": sent})
+        return sent
 
     async def close(self) -> None:
         await self._bot.shutdown()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
 from typing import AsyncIterator
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from bot.settings import Settings, load_settings
 from bot.store import Store, contacts, metadata, utcnow
 from handoff.accounts import AccountError, add_user, remove_user
 from handoff.console import hub
+from handoff import callback
 from handoff.callback import callback_windows
 from tests.chat import ChatClient, texts
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
@@ -70,8 +71,9 @@ def _clean(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql+redis"])
 async def gateway(request, tmp_path, monkeypatch) -> AsyncIterator[Gateway]:
-    # Consoles checked often, so that a feed whose session ended closes within the test's patience.
+    # Consoles and callback times checked often, so that what they trigger happens within the test's patience.
     monkeypatch.setattr(hub, "PRESENCE_EVERY_SECONDS", 0.5)
+    monkeypatch.setattr(callback, "CHECK_EVERY_SECONDS", 0.3)
     rasa, telegram = FakeRasa(), FakeTelegram(TOKEN)
     async for rasa_url in serve(rasa.app()):
         async for telegram_url in serve(telegram.app()):
@@ -462,6 +464,34 @@ async def test_a_first_message_against_her_callback_choice_needs_a_confirmation(
             await console.wait_for(lambda e: e["type"] == "message" and e["message"]["text"] == "oui je suis là")
             await console.write(case_id, "Merci. Vous êtes en sécurité ?")
             await console.close(case_id)
+
+
+async def test_when_her_callback_time_comes_on_call_is_alerted_once(gateway, monkeypatch):
+    windows = callback_windows()
+    # Her evening, for this test, is now; the other windows are not.
+    always = replace(windows, hours={**{n: (time(0), time(0)) for n in windows.hours}, "evening": (time(0), time.max)})
+    monkeypatch.setattr(callback, "callback_windows", lambda: always)
+    async with ChatClient(gateway.url) as chat, ChatClient(gateway.url) as other:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat, priority="high"))["case_id"]
+        await other.say("bonjour")
+        other_id = (await gateway.handoff(other, priority="high"))["case_id"]
+        start = len(chat.received)
+        async with ConsoleClient(gateway.url, "amina", PASSWORD) as console:
+            await chat.say('/callback_window{"window":"evening"}')
+            await other.say('/callback_window{"window":"morning"}')
+            due = await console.wait_for(lambda e: e["type"] == "case_updated" and e["case"]["id"] == case_id
+                                         and e.get("change") == "callback_due", timeout=10)
+            assert due["case"]["callback_window"] == "evening"
+            await asyncio.sleep(1.5)  # more checks: announced once a day, and not the morning one
+            alerts = [a for a in gateway.telegram.sent() if "rappel" in a["text"]]
+            assert sorted(str(a["chat_id"]) for a in alerts) == sorted(ONCALL)
+            assert all(f"#{case_id}" in a["text"] and "peur" not in a["text"] for a in alerts)
+            assert not any(f"#{other_id}" in a["text"] for a in gateway.telegram.sent())
+            assert len(chat.received) == start + 1  # only "noted": she is not messaged by the bot then
+            for case in (case_id, other_id):
+                await console.claim(case)
+                await console.close(case)
 
 
 async def test_an_unclaimed_urgent_case_escalates_once_she_is_told_and_on_call_alerted(gateway, caplog):
