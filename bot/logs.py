@@ -7,6 +7,8 @@ formatter prints only the fields listed here, so an `extra` cannot leak more by 
 from __future__ import annotations
 
 import logging
+import traceback
+from typing import Any
 
 _FIELDS = ("event", "channel", "chars", "status", "case_id", "alerted")
 
@@ -16,6 +18,13 @@ class EventFormatter(logging.Formatter):
         line = super().format(record)
         extras = " ".join(f"{f}={getattr(record, f)}" for f in _FIELDS if hasattr(record, f))
         return f"{line} {extras}".rstrip()
+
+    def formatException(self, ei: Any) -> str:
+        """Where it failed and the exception's type, never its message: a message can quote data
+        (a decoding error shows the bytes, a KeyError the key), and data here may be hers."""
+        kind, _error, tb = ei
+        frames = "".join(traceback.format_tb(tb))
+        return f"Traceback (most recent call last):\n{frames}{kind.__name__ if kind else 'Exception'}"
 
 
 def configure_logging(level: str) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 
+from bot.logs import EventFormatter
 from tests.chat import ChatClient
 
 MARKERS = [
@@ -37,3 +40,27 @@ def test_a_failing_action_request_is_not_echoed_back(stack):
     assert answer.status_code == 500
     assert "zebracorn" not in answer.text
     assert "zebracorn" not in stack.log()
+
+
+def test_a_logged_failure_names_its_type_and_place_never_its_message():
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(EventFormatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("maak.test.privacy")
+    logger.addHandler(handler)
+    her_words, her_bytes = "zebracorn-7734 ana khayfa", b"\xff zebracorn-7735"  # data, as at run time
+    try:
+        try:
+            {"other": 1}[her_words]
+        except KeyError:
+            logger.exception("lookup failed", extra={"event": "lookup_failed"})
+        try:
+            her_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            logger.exception("decoding failed")
+    finally:
+        logger.removeHandler(handler)
+    log = out.getvalue()
+    assert "lookup failed" in log and "event=lookup_failed" in log
+    assert "KeyError" in log and "UnicodeDecodeError" in log and "test_privacy.py" in log
+    assert "zebracorn" not in log
