@@ -198,6 +198,19 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_user_list(args: argparse.Namespace) -> int:
+    store = Store(load_settings().store_url)
+    store.create_schema()
+    try:
+        accounts = store.list_users(ROLES)
+    finally:
+        store.dispose()
+    for account in accounts:
+        seen = account["seen_at"]
+        print(f"{account['username']}\t{account['role']}\t{seen.isoformat(timespec='seconds') if seen else '-'}")
+    return 0
+
+
 def _change_accounts(change: Callable[[Store], None], done: str) -> int:
     """Run one account change on the configured store; exit code 2 with the reason if refused."""
     store = Store(load_settings().store_url)
@@ -319,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     user_remove = user.add_parser("remove", help="remove an account and end its sessions")
     user_remove.add_argument("name")
     user_remove.set_defaults(func=cmd_user_remove)
+    user_list = user.add_parser("list", help="the accounts: name, role, when a console of theirs was last open")
+    user_list.set_defaults(func=cmd_user_list)
     return parser
 
 

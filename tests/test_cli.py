@@ -72,6 +72,15 @@ def test_user_remove_takes_the_account_and_its_sessions(tmp_path: Path):
     assert again.returncode == 2 and b"no account named 'amina'" in again.stderr
 
 
+def test_user_list_shows_names_and_roles_never_passwords(tmp_path: Path):
+    env = {"MAAK_VAR_DIR": str(tmp_path), "MAAK_SECRET": "s", "MAAK_DATA_KEY": "k"}
+    for name, role in (("salma", "supervisor"), ("amina", "counsellor")):
+        assert maak("user", "add", name, "--role", role, stdin=b"a long enough secret\n", env=env).returncode == 0
+    listed = maak("user", "list", env=env)
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert listed.stdout.decode().splitlines() == ["amina\tcounsellor\t-", "salma\tsupervisor\t-"]
+
+
 def test_bad_settings_are_named():
     with pytest.raises(SettingsError, match="MAAK_PORT"):
         load_settings({"MAAK_PORT": "eighty", "MAAK_SECRET": "s", "MAAK_DATA_KEY": "k"})
