@@ -77,13 +77,19 @@ class CaseNotices:
         case = await self._queue.last_case_for(conv)
         if case is None:
             return
-        missed = [m for m in await self._queue.messages(case["id"])
-                  if m["author"] == "counsellor" and m["id"] > seen and m["text"] != UNREADABLE]
+        written = [m for m in await self._queue.messages(case["id"]) if m["author"] == "counsellor"]
+        missed = [m for m in written if m["id"] > seen and m["text"] != UNREADABLE]
+        if not missed:
+            return
+        # The notices around them carry no number; what she missed of them follows from the messages.
+        if written[0]["id"] > seen:
+            await self._tell(conv, case, "handoff_joined")
         for message in missed:
             if await self._outbox.send_counsellor(conv, message["text"], message["id"]) is not None:
                 return  # gone again: the rest waits for her next return
-        if missed:
-            logger.info("missed messages sent again", extra={"event": "resumed", "case_id": case["id"]})
+        if case["status"] == "closed":
+            await self._tell(conv, case, "handoff_resumed")
+        logger.info("missed messages sent again", extra={"event": "resumed", "case_id": case["id"]})
 
     async def _positions_changed(self, exclude: int) -> None:
         """Everyone still waiting whose place in line moved is told her new place."""

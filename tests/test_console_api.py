@@ -25,6 +25,7 @@ from handoff.console import hub
 from handoff import callback
 from handoff.callback import callback_windows
 from tests.chat import ChatClient, texts
+from tests.expect import said_text
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
 from tests.console import ConsoleClient
 from tests.fakes import FakeRasa, FakeTelegram, serve
@@ -349,11 +350,13 @@ async def test_what_a_counsellor_wrote_while_her_phone_was_offline_reaches_her_o
         await console.close(case_id, "safety_plan")
         start = len(chat.received)
         await chat.come_back()
-        her = await _her_texts(chat, start, 2)
-        # What she missed, in order, once; what she had already seen is not sent again.
-        assert her == ["Vous êtes en sécurité ?", "Appelez le 19 si besoin."], her
+        her = await _her_texts(chat, start, 3)
+        # What she missed, in order, once, and that the counsellor has left since; what she had
+        # already seen (the counsellor joining, her first words) is not sent again.
+        assert her[:2] == ["Vous êtes en sécurité ?", "Appelez le 19 si besoin."], her
+        assert said_text([{"text": her[2]}], "handoff_resumed", "fr") and len(her) == 3, her
         await asyncio.sleep(0.5)
-        assert len(chat.received) == start + 2
+        assert len(chat.received) == start + 3
 
         # A page that did not live through the conversation (no `seen`) is not given its messages.
         other_page = ChatClient(gateway.url)
@@ -365,7 +368,21 @@ async def test_what_a_counsellor_wrote_while_her_phone_was_offline_reaches_her_o
         for seen in ("3", -1, True, 2**70, None):
             await chat.sio.emit("session_request", {"session_id": chat.session_id, "seen": seen})
         await asyncio.sleep(0.5)
-        assert len(chat.received) == start + 2
+        assert len(chat.received) == start + 3
+
+
+async def test_offline_when_the_counsellor_joined_she_is_told_so_on_return(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        await chat.sio.disconnect()
+        await console.claim(case_id)
+        await console.write(case_id, "Je suis Amina.")
+        start = len(chat.received)
+        await chat.come_back()
+        her = await _her_texts(chat, start, 2)
+        assert said_text([{"text": her[0]}], "handoff_joined", "fr") and her[1:] == ["Je suis Amina."], her
+        await console.close(case_id)
 
 
 async def test_forget_me_during_a_handoff_erases_her_case_from_the_console(gateway):
