@@ -7,6 +7,7 @@ from rasa_sdk import Tracker
 from facts import Facts, default_facts
 
 DEFAULT_LANG = "ary"
+SAFETY_QUESTION = "utter_ask_safe_now"
 SUMMARY_MAX_CHARS = 2000
 
 
@@ -32,3 +33,12 @@ def her_words(tracker: Tracker) -> str:
     ]
     summary = "\n".join(texts)
     return summary[-SUMMARY_MAX_CHARS:]
+
+
+def answered_not_safe(tracker: Tracker) -> bool:
+    """She answered "no" to the question whether she is safe right now."""
+    if latest_intent(tracker) != "deny":
+        return False
+    actions = [e.get("name") for e in tracker.events if e.get("event") == "action"]
+    asked = [name for name in actions if name not in ("action_listen", None)]
+    return bool(asked) and asked[-1] == SAFETY_QUESTION

@@ -8,9 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import facts, her_words, lang_of, latest_intent
+from actions.common import answered_not_safe, facts, her_words, lang_of, latest_intent
 from actions.gateway import GatewayClient, GatewayUnavailable
-from nlu.danger import is_urgent
+from nlu.danger import assess, is_urgent
 
 VIOLENCE_TOPICS = {"violence", "legal", "shelter", "health"}
 
@@ -36,17 +36,20 @@ class ActionRequestHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         lang = lang_of(tracker)
-        urgent = is_urgent(latest_intent(tracker), tracker.latest_message.get("text") or "")
+        text = tracker.latest_message.get("text") or ""
+        urgent = is_urgent(latest_intent(tracker), text) or answered_not_safe(tracker)
+        # Self-harm gets its own gentle words, the medical numbers first, and a chat for the young.
+        self_harm = urgent and assess(text).self_harm
         topic = tracker.get_slot("topic")
-        numbers = facts().render_numbers(lang)
+        numbers = facts().render_numbers(lang, self_harm=self_harm)
         if urgent:
-            dispatcher.utter_message(response="utter_urgent_ack")
+            dispatcher.utter_message(response="utter_self_harm_ack" if self_harm else "utter_urgent_ack")
             dispatcher.utter_message(response="utter_numbers", numbers=numbers)
         try:
             result = await GatewayClient().request_handoff(
                 tracker.sender_id,
                 priority=priority_of(urgent, topic),
-                category="danger" if urgent else (topic or "request_human"),
+                category=("self_harm" if self_harm else "danger") if urgent else (topic or "request_human"),
                 lang=lang,
                 region=tracker.get_slot("region"),
                 violence_type=tracker.get_slot("violence_type"),

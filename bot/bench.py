@@ -56,7 +56,7 @@ STOP_TIMEOUT_SECONDS = 45
 # Settings of the bench's own Maak that must never reach real people or real platforms.
 NEVER_INHERITED = ("TELEGRAM_", "WHATSAPP_", "MAAK_PUBLIC_URL")
 
-# Danger now, in the five language tags, as women write it; each is urgent for the danger lexicon
+# Danger now, in the five language tags, as women write it; each is urgent for the danger-now decision
 # (tests/test_bench.py checks it, with the number the bench appends to tell the cases apart).
 URGENT_MESSAGES = (
     "il va me tuer, il a un couteau",

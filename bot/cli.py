@@ -92,12 +92,12 @@ def check_data_files() -> None:
     """Load and validate every operator-edited file before anything starts."""
     from bot.texts import default_texts
     from facts import default_facts
-    from nlu import commands, danger, langid, violence_types
+    from nlu import commands, langid, urgency, violence_types
 
     loaders = (
         default_facts,
         default_texts,
-        danger.default_lexicon,
+        urgency.default_model,
         commands.default_lexicon,
         violence_types.default_lexicon,
         langid.default_markers,

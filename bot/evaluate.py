@@ -22,6 +22,7 @@ from bot.training import latest_model
 
 LANG_TAGS = ("ar", "ary", "ary-Latn", "fr", "en")
 FULL_HEADER = ("text", "intent", "lang", "urgent")
+KIND_HEADER = (*FULL_HEADER, "kind")
 LANG_HEADER = ("text", "lang")
 URGENT_VALUES = {"1": True, "true": True, "0": False, "false": False}
 FALLBACK_INTENT = "nlu_fallback"
@@ -48,13 +49,14 @@ class GoldRow:
     intent: str | None = None
     urgent: bool | None = None
     line: int = 0
+    kind: str | None = None
 
 
 # --- reading the file ---------------------------------------------------------------------------
 
 
 def parse_rows(content: str, name: str = "<input>") -> list[GoldRow]:
-    """The rows of a TSV text with a header `text, intent, lang, urgent` or `text, lang`.
+    """The rows of a TSV text with a header `text, intent, lang, urgent[, kind]` or `text, lang`.
 
     Raises:
         EvalFileError: on a wrong header, a wrong column count, an unknown language tag, a bad
@@ -72,9 +74,9 @@ def parse_rows(content: str, name: str = "<input>") -> list[GoldRow]:
         if header is None:
             fields[0] = fields[0].lstrip("\ufeff")
             found = tuple(field.lower() for field in fields)
-            if found not in (FULL_HEADER, LANG_HEADER):
+            if found not in (FULL_HEADER, KIND_HEADER, LANG_HEADER):
                 raise EvalFileError(
-                    f"{name}:{number}: the header must be {' TAB '.join(FULL_HEADER)} or "
+                    f"{name}:{number}: the header must be {' TAB '.join(FULL_HEADER)} [TAB kind] or "
                     f"{' TAB '.join(LANG_HEADER)}, not {' TAB '.join(fields)!r}"
                 )
             header = found
@@ -97,7 +99,7 @@ def parse_rows(content: str, name: str = "<input>") -> list[GoldRow]:
             urgent = URGENT_VALUES.get(values["urgent"].lower())
             if urgent is None:
                 raise EvalFileError(f"{name}:{number}: urgent must be 1, 0, true or false, not {values['urgent']!r}")
-        rows.append(GoldRow(values["text"], values["lang"], values.get("intent"), urgent, number))
+        rows.append(GoldRow(values["text"], values["lang"], values.get("intent"), urgent, number, values.get("kind")))
     if header is None:
         raise EvalFileError(f"{name}:1: empty file; expected a header row")
     if not rows:
@@ -235,7 +237,7 @@ def confusion_matrix(rows: Sequence[GoldRow], predictions: Sequence[Prediction])
 def missed_urgent(rows: Sequence[GoldRow], predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
     """Every urgent message that was not predicted urgent."""
     return [
-        {"text": row.text, "lang": row.lang, "intent": row.intent, "predicted_intent": p.get("intent")}
+        {"text": row.text, "lang": row.lang, "intent": row.intent, "kind": row.kind, "predicted_intent": p.get("intent")}
         for row, p in zip(rows, predictions)
         if row.urgent and not p.get("urgent")
     ]
@@ -244,10 +246,34 @@ def missed_urgent(rows: Sequence[GoldRow], predictions: Sequence[Prediction]) ->
 def false_urgent(rows: Sequence[GoldRow], predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
     """Every message predicted urgent that is not urgent."""
     return [
-        {"text": row.text, "lang": row.lang, "intent": row.intent, "predicted_intent": p.get("intent")}
+        {"text": row.text, "lang": row.lang, "intent": row.intent, "kind": row.kind, "predicted_intent": p.get("intent")}
         for row, p in zip(rows, predictions)
         if row.urgent is False and p.get("urgent")
     ]
+
+
+def kind_scores(rows: Sequence[GoldRow], predictions: Sequence[Prediction]) -> dict[str, dict[str, Any]]:
+    """Per kind (the optional fifth column): how many rows, and the share read as their gold says.
+
+    For an urgent kind that share is the urgent recall; for any other kind it is the share *not*
+    flagged urgent. `intent_accuracy` is given too, since e.g. an interruption must also be `stop`.
+    """
+    kinds: dict[str, list[tuple[GoldRow, Prediction]]] = {}
+    for row, p in zip(rows, predictions):
+        if row.kind:
+            kinds.setdefault(row.kind, []).append((row, p))
+    scores = {}
+    for kind, pairs in sorted(kinds.items()):
+        urgent_rows = [r for r, _ in pairs if r.urgent is not None]
+        right = sum(bool(p.get("urgent")) == r.urgent for r, p in pairs if r.urgent is not None)
+        scores[kind] = {
+            "n": len(pairs),
+            "urgent": any(r.urgent for r, _ in pairs),
+            "urgent_right": right,
+            "urgent_right_share": _rounded(_ratio(right, len(urgent_rows))),
+            "intent_accuracy": _rounded(intent_accuracy([r for r, _ in pairs], [p for _, p in pairs])),
+        }
+    return scores
 
 
 def _rounded(value: float | None) -> float | None:
@@ -281,7 +307,8 @@ def evaluate_predictions(rows: Sequence[GoldRow], predictions: Sequence[Predicti
 
     Returns:
         `{"labelled": bool, "by_lang": {tag: scores}, "overall": scores, "confusion": matrix or
-        None, "missed_urgent": [...], "false_urgent": [...]}`; `labelled` is False when the rows
+        None, "by_kind": {kind: scores}, "missed_urgent": [...], "false_urgent": [...]}`;
+        `labelled` is False when the rows
         carry only a language (then intent and urgency scores are None).
     """
     if len(rows) != len(predictions):
@@ -298,6 +325,7 @@ def evaluate_predictions(rows: Sequence[GoldRow], predictions: Sequence[Predicti
         "by_lang": by_lang,
         "overall": group_scores(rows, predictions),
         "confusion": confusion_matrix(rows, predictions) if labelled else None,
+        "by_kind": kind_scores(rows, predictions),
         "missed_urgent": missed_urgent(rows, predictions),
         "false_urgent": false_urgent(rows, predictions),
     }
@@ -366,7 +394,17 @@ def _confusion_lines(confusion: dict[str, Any]) -> list[str]:
 
 def _message_line(item: dict[str, Any]) -> str:
     gold = f"{item['intent']} → " if item.get("intent") else ""
-    return f"  [{item['lang']}] {gold}{item['predicted_intent'] or NO_INTENT}: {item['text']}"
+    kind = f" ({item['kind']})" if item.get("kind") else ""
+    return f"  [{item['lang']}]{kind} {gold}{item['predicted_intent'] or NO_INTENT}: {item['text']}"
+
+
+def _kind_lines(by_kind: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        [kind, "urgent" if s["urgent"] else "not urgent", str(s["n"]),
+         _with_count(s["urgent_right_share"], s["urgent_right"], s["n"]), _num(s["intent_accuracy"])]
+        for kind, s in sorted(by_kind.items(), key=lambda item: (not item[1]["urgent"], item[0]))
+    ]  # fmt: skip
+    return _table(["kind", "gold", "n", "urgency right", "intent"], rows)
 
 
 def text_report(document: dict[str, Any]) -> str:
@@ -382,6 +420,9 @@ def text_report(document: dict[str, Any]) -> str:
     scores.append(_score_line(OVERALL, document["overall"], labelled))
     lines = [f"maak eval — {document['input']} — model {document['model']} — {document['date']}", ""]
     lines += _table(headings, scores)
+    if document.get("by_kind"):
+        lines += ["", "per kind (urgency right: urgent kinds found, other kinds not flagged)"]
+        lines += _kind_lines(document["by_kind"])
     if labelled:
         lines += ["", f"missed urgent ({len(document['missed_urgent'])}): gold → predicted intent"]
         lines += [_message_line(item) for item in document["missed_urgent"]] or ["  none"]

@@ -1,7 +1,7 @@
 """The router: every inbound message, whatever the channel, goes through `Router.handle`.
 
 Pseudonymise → is a counsellor talking with her? relay to the case : send to Rasa and deliver its
-replies. Danger found by the lexicon opens her urgent case first thing, so counsellors see it at
+replies. Danger read in her words (`nlu.danger.assess`) opens her urgent case first thing, so counsellors see it at
 once whatever the load on the store and on Rasa. If Rasa cannot answer, the message is kept in a case
 for a human and she gets the emergency numbers. Her choice of a callback window
 (a button the bot offers when no counsellor is online) is recorded on her case by the router itself.
@@ -30,7 +30,7 @@ from facts import LANGS
 from handoff.callback import callback_windows
 from handoff.cases import CaseQueue
 from nlu.commands import command
-from nlu.danger import is_urgent
+from nlu.danger import NOTHING, assess
 from nlu.langid import LangGuess, identify
 
 logger = logging.getLogger(__name__)
@@ -139,11 +139,13 @@ class Router:
         text = clean_text(message.text)
         guess = identify(text) if text else None
         clear = guess.tag if guess is not None and guess.reliable else None
-        if text and is_urgent(None, text) and not callback_window(text):
+        decision = NOTHING if callback_window(text) else assess(text)
+        if decision.urgent:
             # Danger in her words: counsellors see her case before anything else is done for her,
             # whatever the load on the store and on Rasa.
             await self._queue.open_case(
-                conv, channel=message.channel, priority="urgent", category="danger", danger=True,
+                conv, channel=message.channel, priority="urgent", danger=True,
+                category="self_harm" if decision.self_harm else "danger",
                 lang=clear or message.metadata.get("lang") or (guess.tag if guess else None),
                 summary=text, keep_summary=True,
             )
@@ -207,8 +209,11 @@ class Router:
             await self._forget(conv, case)
 
     async def _relay(self, conv: str, message: InboundMessage, case: dict[str, Any], text: str, lang: str) -> None:
-        """A counsellor has her case (or will): her words go to the case; only the safety commands answer."""
-        wanted = command(text)
+        """A counsellor has her case (or will): her words go to the case; only the safety commands answer.
+
+        An interruption ("he's coming, I have to stop") is the stop word in other words: the quick exit.
+        """
+        wanted = command(text) or ("stop" if assess(text).interruption else None)
         if wanted == "forget_me":
             await self._say(message, self._texts.get("forgotten", lang))
             await self._forget(conv, case)
@@ -234,14 +239,15 @@ class Router:
         self, conv: str, message: InboundMessage, text: str, lang: str, already_kept: bool = False
     ) -> None:
         """Rasa (or the router) failed: keep her message in a case and answer honestly."""
-        urgent = is_urgent(None, text)
+        decision = assess(text)
+        urgent = decision.urgent
         try:
             case = await self._queue.open_case(
                 conv,
                 channel=message.channel,
                 priority="urgent" if urgent else "normal",
                 lang=lang,
-                category="danger" if urgent else "unanswered",
+                category=("self_harm" if decision.self_harm else "danger") if urgent else "unanswered",
                 danger=urgent,
                 # A new case's card starts with what she said; an open one keeps its summary.
                 summary="" if already_kept else text,

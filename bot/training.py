@@ -12,7 +12,8 @@ from pathlib import Path
 from bot.settings import PROJECT_ROOT
 
 # What a trained model depends on: Rasa's configuration, the training data, and what shapes the
-# features (the tokenizer's normalisation and the word lists it reads). The lexicons and the
+# features (the tokenizer's normalisation and the word lists it reads). The lexicons, the
+# danger-now classifier (`nlu/urgency.npz`, trained by `ensure_urgency_model`) and the
 # language identifier act only when a message is parsed, so editing them needs no new model.
 TRAINING_INPUTS = (
     "config.yml",
@@ -24,6 +25,8 @@ TRAINING_INPUTS = (
     "bot/dialogue",
 )
 TRAINING_DATA = ("nlu/data", "bot/dialogue")
+# The rows of nlu/data/kinds/*.tsv, written as Rasa training data for the intent classifier.
+KINDS_EXPORT = Path(".rasa") / "maak" / "kinds.yml"
 MODEL_PREFIX = "maak-"
 
 
@@ -36,7 +39,7 @@ def data_hash(root: Path = PROJECT_ROOT) -> str:
     digest = hashlib.sha256()
     for name in TRAINING_INPUTS:
         path = root / name
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml", ".py"))
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml", ".py", ".tsv"))
         for file in files:
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
@@ -63,19 +66,38 @@ def rasa_process_environment(extra: dict[str, str] | None = None) -> dict[str, s
     return env
 
 
+def ensure_urgency_model(force: bool = False, quiet: bool = False) -> None:
+    """The danger-now classifier (`nlu/urgency.npz`), trained again when its data changed."""
+    from nlu import urgency_training
+
+    if urgency_training.is_current() and not force:
+        return
+    started = time.monotonic()
+    if not quiet:
+        print("maak: training the danger-now classifier…", file=sys.stderr)
+    model = urgency_training.train()
+    if not quiet:
+        print(f"maak: danger-now classifier trained in {time.monotonic() - started:.0f} s "
+              f"(threshold {model.threshold:.3f})", file=sys.stderr)
+
+
 def ensure_model(models_dir: Path, force: bool = False, quiet: bool = False) -> Path:
     """The model matching the current data, trained first if there is none."""
+    from nlu.urgency_training import write_rasa_examples
+
+    ensure_urgency_model(force=force, quiet=quiet)
     target = model_for_data(models_dir)
     if target.exists() and not force:
         return target
     models_dir.mkdir(parents=True, exist_ok=True)
+    write_rasa_examples(PROJECT_ROOT / KINDS_EXPORT)
     started = time.monotonic()
     print(f"maak: training the model ({target.name}); this takes a minute or two…", file=sys.stderr)
     command = [
         sys.executable, "-m", "rasa", "train",
         "--config", "config.yml",
         "--domain", "domain.yml",
-        "--data", *TRAINING_DATA,
+        "--data", *TRAINING_DATA, str(KINDS_EXPORT),
         "--out", str(models_dir),
         "--fixed-model-name", target.name[: -len(".tar.gz")],
     ]  # fmt: skip

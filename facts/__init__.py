@@ -8,6 +8,7 @@ reads and validates them; :func:`default_facts` returns the shipped files, loade
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -60,6 +61,7 @@ _ARABIC_GLUED = "وفبلك"  # wa, fa, bi, li, ka: written glued to the next wo
 _LATIN_GLUED = "fbl"  # Arabizi "fkaza", "brbat", "l3youn"
 _PLACE_GLUED = frozenset("فبfb")  # glued letters that mean "in"
 _ARABIC_SCRIPT = ("\u0600", "\u06ff")
+_ADDRESS = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(/[\w./-]*)?")
 _LIST_SEPARATORS = {"fr": " ; ", "ar": "، ", "ary": "، "}
 _LABEL_SEPARATORS = {"fr": " : "}
 
@@ -115,6 +117,8 @@ class Number:
     order: int
     confirmed: bool
     note: Texts = field(default=_EMPTY)
+    # Shown only in the reply to self-harm (e.g. a chat for young people, not a phone number).
+    self_harm_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ class Facts:
         cities: Mapping[str, City],
         numbers: Sequence[Number],
         unconfirmed_note: Texts,
+        self_harm_first: Sequence[str] = (),
         service_types: Mapping[str, ServiceType],
         services: Sequence[Service],
         kinds: Mapping[str, Texts],
@@ -204,6 +209,7 @@ class Facts:
         self.cities: dict[str, City] = dict(cities)
         self.numbers: list[Number] = sorted(numbers, key=lambda n: (n.order, n.code))
         self.unconfirmed_note = unconfirmed_note
+        self.self_harm_first = tuple(self_harm_first)
         self.service_types: dict[str, ServiceType] = dict(service_types)
         self.services: list[Service] = list(services)
         self.kinds: dict[str, Texts] = dict(kinds)
@@ -334,12 +340,19 @@ class Facts:
         return code if code in self.regions else None
 
     # ------------------------------------------------------------------------------ rendering
-    def render_numbers(self, lang: str) -> str:
-        """One line per number, e.g. "• Police : 19 (112 depuis un portable)"."""
+    def render_numbers(self, lang: str, self_harm: bool = False) -> str:
+        """One line per number, e.g. "• Police : 19 (112 depuis un portable)".
+
+        For self-harm the medical numbers (`self_harm_first`) come first, and the entries shown
+        only then are added.
+        """
         label_sep = _LABEL_SEPARATORS.get(lang, ": ")
         list_sep = _LIST_SEPARATORS.get(lang, "; ")
         lines = []
-        for number in self.numbers:
+        shown = [n for n in self.numbers if self_harm or not n.self_harm_only]
+        if self_harm:
+            shown.sort(key=lambda n: n.code not in self.self_harm_first)
+        for number in shown:
             notes = []
             if not number.confirmed:
                 notes.append(self.text(self.unconfirmed_note, lang))
@@ -561,21 +574,23 @@ def _load_regions(folder: Path) -> tuple[dict[str, Region], dict[str, City], lis
     return regions, cities, list(spellings.values()), place_words
 
 
-def _load_numbers(folder: Path) -> tuple[list[Number], Texts]:
+def _load_numbers(folder: Path) -> tuple[list[Number], Texts, tuple[str, ...]]:
     file = _File(folder, NUMBERS_FILE)
     note = file.texts(file.data.get("unconfirmed_note"), "section 'unconfirmed_note'", "unconfirmed_note")
     numbers: list[Number] = []
     seen: set[str] = set()
     for index, raw in enumerate(file.section("numbers"), start=1):
         where = _File.label(raw, index, "number", "code")
-        entry = file.entry(raw, where, ("code", "number", "order", "confirmed", "label"), ("note",))
+        entry = file.entry(raw, where, ("code", "number", "order", "confirmed", "label"), ("note", "self_harm_only"))
         code = file.word(entry["code"], where, "code")
         where = f"number {code}"
         file.unique(seen, code, where, "number code")
+        self_harm_only = entry.get("self_harm_only") is not None and file.flag(entry["self_harm_only"], where, "self_harm_only")
         value = entry["number"]
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
-        if not isinstance(value, str) or not value.isdigit():
+        # A self-harm-only entry may be a chat's address; a number to dial is digits.
+        if not isinstance(value, str) or not (value.isdigit() or (self_harm_only and _ADDRESS.fullmatch(value))):
             raise file.fail(where, f"number should be digits in quotes, got {value!r}")
         order = entry["order"]
         if not isinstance(order, int) or isinstance(order, bool):
@@ -588,9 +603,13 @@ def _load_numbers(folder: Path) -> tuple[list[Number], Texts]:
                 order=order,
                 confirmed=file.flag(entry["confirmed"], where, "confirmed"),
                 note=file.texts(entry["note"], where, "note") if entry.get("note") is not None else _EMPTY,
+                self_harm_only=self_harm_only,
             )
         )
-    return numbers, note
+    first = file.data.get("self_harm_first") or []
+    if not isinstance(first, list) or not set(first) <= seen:
+        raise file.fail("section 'self_harm_first'", f"must list codes of numbers, got {first!r}")
+    return numbers, note, tuple(first)
 
 
 def _load_services(
@@ -702,7 +721,7 @@ def load_facts(folder: Path | None = None) -> Facts:
     """
     folder = Path(folder) if folder is not None else FACTS_DIR
     regions, cities, spellings, place_words = _load_regions(folder)
-    numbers, unconfirmed_note = _load_numbers(folder)
+    numbers, unconfirmed_note, self_harm_first = _load_numbers(folder)
     service_types, services = _load_services(folder, regions, cities)
     kinds, partners, opportunities = _load_opportunities(folder, regions, cities)
     return Facts(
@@ -710,6 +729,7 @@ def load_facts(folder: Path | None = None) -> Facts:
         cities=cities,
         numbers=numbers,
         unconfirmed_note=unconfirmed_note,
+        self_harm_first=self_harm_first,
         service_types=service_types,
         services=services,
         kinds=kinds,

@@ -1,7 +1,7 @@
 """Maak's custom Rasa NLU components.
 
 They wrap the plain modules of `nlu/` (normalisation, language identification, the gazetteer of
-`facts/`, the danger lexicon) so that Rasa, the gateway and `maak parse` share one implementation.
+`facts/`, the danger-now decision) so that Rasa, the gateway and `maak parse` share one implementation.
 The project root must be importable when a model is trained and when it is loaded.
 """
 
@@ -15,17 +15,22 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, METADATA, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from facts import LANGS, default_facts
-from nlu.danger import default_lexicon, is_urgent
+from nlu.danger import URGENT_INTENT, Assessment, assess
 from nlu.langid import identify
 from nlu.normalise import normalise_token
 from nlu.violence_types import violence_types
 
-URGENT_INTENT = "immediate_danger"
+STOP_INTENT = "stop"
+# An interruption that she also asked to erase stays what she asked.
+KEEP_ON_INTERRUPTION = frozenset({STOP_INTENT, "forget_me"})
+# What an unconfirmed immediate_danger becomes when the ranking offers nothing else.
+NOT_URGENT_FALLBACK = "report_violence"
 
 
 def _entity(name: str, value: str, extractor: str, start: int = 0, end: int = 0) -> Dict[Text, Any]:
@@ -109,26 +114,37 @@ class Gazetteer(_Stateless):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class DangerDetector(_Stateless):
-    """The urgent decision, recall first: the NLU's `immediate_danger`, or the danger lexicon.
+    """Makes the intent agree with the one urgent decision (`nlu.danger.assess`).
 
-    When the lexicon finds danger that the classifier missed, the intent becomes
-    `immediate_danger` so that the dialogue takes the urgent path; the classifier's own ranking is
-    kept in `intent_ranking` and the matched lexicon entries in `danger`.
+    Danger read in her words makes the intent `immediate_danger`, so that the dialogue takes the
+    urgent path; an `immediate_danger` from the intent classifier that the decision does not
+    confirm becomes the next intent of its ranking; an interruption ("someone is coming") becomes
+    `stop`, the quick exit. The classifier's own ranking is kept in `intent_ranking`, the
+    decision in `urgent` and `danger` (its outcome). Button payloads ("/immediate_danger") are
+    her explicit choice and are left alone.
     """
-
-    def __init__(self) -> None:
-        self._lexicon = default_lexicon()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
+            if text.startswith(INTENT_MESSAGE_PREFIX):
+                continue
             intent = (message.get(INTENT) or {}).get("name")
-            matches = self._lexicon.match(text)
-            urgent = is_urgent(intent, text)
-            message.set("danger", matches, add_to_output=True)
-            message.set("urgent", urgent, add_to_output=True)
-            if urgent and intent != URGENT_INTENT:
-                ranking = message.get(INTENT_RANKING_KEY) or []
-                message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
-                message.set(INTENT, {"name": URGENT_INTENT, "confidence": 1.0}, add_to_output=True)
+            decision = assess(text)
+            message.set("urgent", decision.urgent, add_to_output=True)
+            message.set("danger", decision.outcome, add_to_output=True)
+            wanted = _intent_for(decision, intent, message.get(INTENT_RANKING_KEY) or [])
+            if wanted != intent:
+                message.set(INTENT, {"name": wanted, "confidence": 1.0}, add_to_output=True)
         return messages
+
+
+def _intent_for(decision: Assessment, intent: str | None, ranking: List[Dict[Text, Any]]) -> str | None:
+    if decision.urgent:
+        return URGENT_INTENT
+    if decision.interruption and intent not in KEEP_ON_INTERRUPTION:
+        return STOP_INTENT
+    if intent != URGENT_INTENT:
+        return intent
+    others = [r.get("name") for r in ranking if r.get("name") not in (URGENT_INTENT, None)]
+    return others[0] if others else NOT_URGENT_FALLBACK

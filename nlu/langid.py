@@ -41,7 +41,9 @@ MARKERS_PATH = Path(__file__).parent / "lexicon" / "language_markers.yml"
 RELIABLE_CONFIDENCE = 0.65
 _STRONG, _WEAK = 2.0, 1.0
 # Darija content words are far less covered by the lists than French or English function words,
-# so a strong Darija sign counts double when the two compete in one code-switched message.
+# so a strong Darija sign counts double when the two compete in one code-switched message. The same
+# holds against MSA: Darija writers borrow MSA words (في، هذا، لكن) all the time, MSA writers hardly
+# ever write ديال or كيدير, so one strong Darija sign outweighs a couple of MSA ones.
 _DARIJA_BOOST = 2.0
 # Mean trigram log-probability below which a word looks neither French nor English. Measured on
 # words absent from every list: about 2 Arabizi words in 3 fall below, 1 French or English in 9.
@@ -90,6 +92,10 @@ class Markers:
     neutral: frozenset[str]
     arabic: dict[str, dict[str, float]]  # "ar"/"ary" → folded word or two-word phrase → weight
     arabic_patterns: dict[str, tuple[tuple[re.Pattern[str], float], ...]]
+    # Patterns over two consecutive words ("أن تقوم"): a grammar sign no single word shows.
+    arabic_pair_patterns: dict[str, tuple[tuple[re.Pattern[str], float], ...]]
+    # One-letter words glued to the next (و، ف، ب، ل): فهاد، لديك، وكيدير are looked up without them.
+    arabic_prefixes: tuple[str, ...]
     darija_latin: dict[str, float]  # folded word or two-word phrase, as listed → weight
     darija_latin_canon: dict[str, float]  # canonical Arabizi spelling of the one-word entries → weight
     darija_latin_patterns: tuple[tuple[re.Pattern[str], float], ...]
@@ -108,9 +114,11 @@ def _words(section: dict[str, Any], key: str, where: str) -> list[str]:
     return [str(item) for item in items]
 
 
-def _patterns(section: dict[str, Any], where: str) -> tuple[tuple[re.Pattern[str], float], ...]:
+def _patterns(
+    section: dict[str, Any], where: str, key: str = "patterns"
+) -> tuple[tuple[re.Pattern[str], float], ...]:
     out = []
-    for item in section.get("patterns") or []:
+    for item in section.get(key) or []:
         try:
             out.append((re.compile(item["regex"]), float(item["weight"])))
         except (KeyError, TypeError, ValueError, re.error) as exc:
@@ -148,6 +156,8 @@ def load_markers(path: Path | None = None) -> Markers:
         neutral=frozenset(w for item in data.get("neutral") or [] for w in _fold_arabic(str(item)).split()),
         arabic={tag: _weighted(data[tag], tag, _fold_arabic) for tag in ("ar", "ary")},
         arabic_patterns={tag: _patterns(data[tag], tag) for tag in ("ar", "ary")},
+        arabic_pair_patterns={tag: _patterns(data[tag], tag, "pair_patterns") for tag in ("ar", "ary")},
+        arabic_prefixes=tuple(_fold_arabic(str(p)) for p in data.get("arabic_prefixes") or []),
         darija_latin=latin,
         darija_latin_canon={arabizi_canon(w): weight for w, weight in latin.items() if " " not in w},
         darija_latin_patterns=_patterns(data["ary-Latn"], "ary-Latn"),
@@ -171,10 +181,20 @@ def _unreliable(tag: str, confidence: float = 0.5) -> LangGuess:
     return LangGuess(tag, confidence, False)
 
 
-def _arabic_word_score(word: str, markers: Markers) -> dict[str, float]:
+def _arabic_candidates(word: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The word, then the word without one or two glued one-letter words (وفهاد → فهاد → هاد)."""
     candidates = [word]
-    if len(word) > 3 and word[0] == "و":
-        candidates.append(word[1:])  # the conjunction glued to the next word: وأريد, وكنرعد
+    for _ in range(2):
+        last = candidates[-1]
+        if len(last) > 3 and last[0] in prefixes:
+            candidates.append(last[1:])
+        else:
+            break
+    return candidates
+
+
+def _arabic_word_score(word: str, markers: Markers) -> dict[str, float]:
+    candidates = _arabic_candidates(word, markers.arabic_prefixes)
     for candidate in candidates:
         found = {tag: markers.arabic[tag].get(candidate, 0.0) for tag in ("ar", "ary")}
         if any(found.values()):
@@ -187,6 +207,18 @@ def _arabic_word_score(word: str, markers: Markers) -> dict[str, float]:
     return {"ar": 0.0, "ary": 0.0}
 
 
+def _pair_score(previous: str, word: str, markers: Markers) -> dict[str, float] | None:
+    """Weights of a listed two-word phrase or a two-word pattern, None when neither applies."""
+    pair = f"{previous} {word}"
+    if any(pair in markers.arabic[tag] for tag in ("ar", "ary")):
+        return {tag: markers.arabic[tag].get(pair, 0.0) for tag in ("ar", "ary")}
+    for tag in ("ary", "ar"):
+        for pattern, weight in markers.arabic_pair_patterns[tag]:
+            if pattern.search(pair):
+                return {"ar": 0.0, "ary": 0.0, tag: weight}
+    return None
+
+
 def _score_arabic(text: str, markers: Markers) -> dict[str, float]:
     scores = {"ar": 0.0, "ary": 0.0}
     previous = ""
@@ -194,15 +226,12 @@ def _score_arabic(text: str, markers: Markers) -> dict[str, float]:
         if not _ARABIC_LETTER.search(word) or word in markers.neutral:
             previous = ""
             continue
-        pair = f"{previous} {word}"
-        if previous == "ما" and len(word) > 2 and word.endswith("ش"):
-            scores["ary"] += _STRONG  # split negation: ما بغيتش, ما عرفتش
-        elif any(pair in markers.arabic[tag] for tag in ("ar", "ary")):
-            for tag in ("ar", "ary"):
-                scores[tag] += markers.arabic[tag].get(pair, 0.0)
-        else:
-            for tag, weight in _arabic_word_score(word, markers).items():
-                scores[tag] += weight
+        found = _pair_score(previous, word, markers) if previous else None
+        if found is None:
+            found = _arabic_word_score(word, markers)
+        scores["ar"] += found["ar"]
+        # A strong Darija sign is rare in MSA, an MSA word common in Darija: see _DARIJA_BOOST.
+        scores["ary"] += found["ary"] * _DARIJA_BOOST if found["ary"] >= _STRONG else found["ary"]
         previous = word
     # MSA spelling habits that Darija chat rarely shows: case endings and hamza seats.
     if _TANWEEN.search(text):
@@ -214,7 +243,8 @@ def _score_arabic(text: str, markers: Markers) -> dict[str, float]:
 
 def _identify_arabic(text: str, markers: Markers, n_words: int) -> LangGuess:
     scores = _score_arabic(text, markers)
-    if scores["ary"] > scores["ar"]:
+    # A tie with some Darija evidence goes to Darija: its writers mix in MSA words, not the reverse.
+    if scores["ary"] > 0 and scores["ary"] >= scores["ar"]:
         tag, top, second = "ary", scores["ary"], scores["ar"]
     elif scores["ar"] > scores["ary"]:
         tag, top, second = "ar", scores["ar"], scores["ary"]

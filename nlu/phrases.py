@@ -1,4 +1,4 @@
-"""A small phrase matcher over folded text, shared by the danger, violence-type and command lexicons.
+"""A small phrase matcher over folded text, shared by the violence-type and command lexicons.
 
 Phrase syntax (phrases are folded like the text, so accents, case and letter forms never matter):
 

@@ -72,8 +72,12 @@ async def test_violence_is_heard_and_oriented_to_services_in_her_region(stack, s
     async with ChatClient(stack.url) as chat:
         replies = await chat.say(conv["violence"])
         assert said(replies, "utter_listen", lang), texts(replies)
-        assert said(replies, "utter_ask_region", lang)
+        # The first question is whether she is safe right now, with "no" one tap away.
+        assert said(replies, "utter_ask_safe_now", lang), texts(replies)
+        assert "/immediate_danger" in payloads(replies) and len(payloads(replies)) <= 3
         assert her_case(stack, store, chat) is None
+        replies = await chat.say(conv["yes"])
+        assert said(replies, "utter_ask_region", lang), texts(replies)
         replies = await chat.say(conv["city"])
         assert said(replies, "utter_services_found", lang), texts(replies)
         assert said(replies, "utter_offer_counsellor", lang)
@@ -81,6 +85,39 @@ async def test_violence_is_heard_and_oriented_to_services_in_her_region(stack, s
         assert said(replies, "utter_handoff_offline", lang), texts(replies)
         case = her_case(stack, store, chat)
         assert case["priority"] == "high" and case["region"] == conv["city_region"] and not case["danger"]
+
+
+@pytest.mark.parametrize("answer", ["no", "/immediate_danger"])
+async def test_not_safe_now_after_telling_of_violence_starts_the_urgent_path(stack, store, conv, answer):
+    lang = conv["lang"]
+    async with ChatClient(stack.url) as chat:
+        await chat.say(conv["violence"])
+        replies = await chat.say(conv.get(answer, answer))
+        assert said(replies, "utter_urgent_ack", lang), texts(replies)
+        assert "19" in texts(replies)
+        case = her_case(stack, store, chat)
+        assert case is not None and case["priority"] == "urgent" and case["danger"]
+
+
+async def test_self_harm_gets_a_gentle_reply_with_the_medical_numbers_first(stack, store, conv):
+    lang = conv["lang"]
+    async with ChatClient(stack.url) as chat:
+        replies = await chat.say(conv["self_harm"])
+        assert said(replies, "utter_self_harm_ack", lang), texts(replies)
+        assert not said(replies, "utter_urgent_ack", lang)
+        numbers = texts(replies)
+        assert numbers.index("15") < numbers.index("19") and "141" in numbers and "stopsilence.org" in numbers
+        case = her_case(stack, store, chat)
+        assert case is not None and case["priority"] == "urgent" and case["category"] == "self_harm"
+
+
+async def test_an_interruption_gets_the_quick_exit_not_the_urgent_reply(stack, store, conv):
+    async with ChatClient(stack.url) as chat:
+        replies = await chat.say(conv["interruption"])
+        assert said(replies, "utter_stop", conv["lang"]), texts(replies)
+        assert {"maak": "quick_exit"} in [r.get("custom") for r in replies]
+        assert not said(replies, "utter_urgent_ack", conv["lang"])
+        assert her_case(stack, store, chat) is None
 
 
 @pytest.mark.parametrize("topic", ["job", "training", "business"])

@@ -152,6 +152,7 @@ def test_missed_and_false_urgent_lists():
             "text": "il me frappe encore ce soir",
             "lang": "fr",
             "intent": "immediate_danger",
+            "kind": None,
             "predicted_intent": "report_violence",
         }
     ]
@@ -261,7 +262,7 @@ def document(rows: list[GoldRow] = ROWS, predictions: list[dict[str, Any]] = PRE
 def test_the_json_document_names_the_date_the_model_and_the_input():
     doc = json.loads(json.dumps(document(), ensure_ascii=False))
     assert (doc["date"], doc["model"], doc["input"]) == ("2026-11-22", "maak-abc.tar.gz", "dev.tsv")
-    assert set(doc) == {"date", "model", "input", "labelled", "by_lang", "overall", "confusion"} | {
+    assert set(doc) == {"date", "model", "input", "labelled", "by_lang", "overall", "confusion", "by_kind"} | {
         "missed_urgent",
         "false_urgent",
     }
@@ -347,3 +348,28 @@ def test_maak_eval_prints_one_json_document(model: Path, tmp_path: Path):
     assert isinstance(doc["missed_urgent"], list) and isinstance(doc["false_urgent"], list)
     assert plot.read_bytes().startswith(PNG_SIGNATURE)
     assert doc["speed"]["messages"] == 10 and doc["speed"]["per_second"] > 0
+
+
+def test_a_fifth_column_kind_gives_scores_per_kind() -> None:
+    rows = parse_rows(
+        "text\tintent\tlang\turgent\tkind\n"
+        "il a un couteau la\timmediate_danger\tfr\t1\tweapon\n"
+        "il arrive je dois partir\tstop\tfr\t0\tinterruption\n"
+        "quelqu'un arrive\tstop\tfr\t0\tinterruption\n"
+    )
+    assert [r.kind for r in rows] == ["weapon", "interruption", "interruption"]
+    predictions = [pred("immediate_danger", urgent=True), pred("stop"), pred("immediate_danger", urgent=True)]
+    result = evaluate_predictions(rows, predictions)
+    assert result["by_kind"]["weapon"] == {
+        "n": 1, "urgent": True, "urgent_right": 1, "urgent_right_share": 1.0, "intent_accuracy": 1.0}
+    assert result["by_kind"]["interruption"]["urgent_right"] == 1
+    assert result["by_kind"]["interruption"]["intent_accuracy"] == 0.5
+    assert result["false_urgent"][0]["kind"] == "interruption"
+    report = text_report(report_document(result, Path("m.tar.gz"), [Path("x.tsv")]))
+    assert "per kind" in report and "interruption" in report and "(interruption)" in report
+
+
+def test_a_four_column_file_has_no_kinds() -> None:
+    rows = parse_rows("text\tintent\tlang\turgent\nbonjour\tgreet\tfr\t0\n")
+    assert rows[0].kind is None
+    assert evaluate_predictions(rows, [pred("greet")])["by_kind"] == {}

@@ -152,3 +152,24 @@ def test_accuracy_on_dev_rows_of_three_words_or_more() -> None:
 def test_a_lone_greeting_leans_to_its_language_without_being_reliable(text: str, tag: str) -> None:
     guess = identify(text)
     assert guess.tag == tag and not guess.reliable
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        # Glued one-letter words: فهاد, لذلك are looked up as هاد, ذلك.
+        ("خرجت فهاد الصباح بكري", "ary"),
+        ("ولذلك قررت أن أغادر المنزل", "ar"),
+        # Negation glued without alef, past plural in -تو, indefinite واحد ال-.
+        ("مكنعرفوش فين نمشيو", "ary"),
+        ("علاش شفتوه وسكتو", "ary"),
+        ("جا واحد الراجل للدار", "ary"),
+        # One strong Darija word in an otherwise formal sentence is Darija.
+        ("المشكلة في الحكومة و السياسة ديال التعليم", "ary"),
+        # Subjunctive after أن and the -ون plural are MSA.
+        ("يجب أن تذهبي إلى المحكمة", "ar"),
+        ("الأطفال يلعبون في الحديقة", "ar"),
+    ],
+)
+def test_arabic_script_grammar_signs(text: str, tag: str) -> None:
+    assert identify(text).tag == tag

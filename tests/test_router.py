@@ -167,6 +167,17 @@ async def test_stop_and_forget_work_during_a_handoff(setup):
     assert rasa.received == []
 
 
+async def test_an_interruption_during_a_handoff_is_the_quick_exit_and_the_case_stays(setup):
+    router, store, queue, channel, rasa = setup
+    case = await queue.open_case(conv(), channel="webchat", priority="urgent")
+    await queue.claim(case["id"], "counsellor-1")
+    channel.sent.clear()
+    await router.handle(message("someone is coming i have to stop"))
+    assert {"maak": "quick_exit"} in [m.custom for _, m in channel.sent]
+    assert rasa.received == []
+    assert store.open_case_for(conv())["id"] == case["id"]  # still open for her counsellor
+
+
 async def test_forget_instruction_from_the_dialogue_erases_after_the_reply(setup):
     router, store, _, channel, rasa = setup
     rasa.replies = [{"text": "erased"}, {"custom": {"maak": "forget"}}]

@@ -1,0 +1,124 @@
+"""The danger-now decision: the shipped classifier, its data, and what it reads in clear cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from nlu import urgency_training
+from nlu.danger import assess, is_urgent
+from nlu.urgency import DIMENSIONS, OUTCOMES, UrgencyModel, UrgencyModelError, default_model, features
+from nlu.urgency_training import KINDS_DIR, TrainingDataError, read_tsv
+
+LANGS = {"ar", "ary", "ary-Latn", "fr", "en"}
+
+
+def test_the_shipped_model_is_trained_on_todays_data() -> None:
+    # Editing nlu/data without `maak train` would ship a decision that never saw the edit.
+    assert urgency_training.is_current(), "run `maak train`: nlu/urgency.npz is older than nlu/data"
+
+
+def test_every_kinds_file_is_valid_and_every_tag_has_every_urgent_kind() -> None:
+    rows = [row for path in sorted(KINDS_DIR.glob("*.tsv")) for row in read_tsv(path)]
+    assert {row["lang"] for row in rows} == LANGS
+    urgent_kinds = {"violence_now", "weapon", "threat_timed", "strangled", "injury", "confined", "followed",
+                    "sexual_now", "self_harm", "other_person", "forced_marriage_soon", "thrown_out", "hiding"}
+    for lang in LANGS:
+        kinds = {row["kind"] for row in rows if row["lang"] == lang and row["urgent"] == "1"}
+        assert urgent_kinds <= kinds, (lang, urgent_kinds - kinds)
+        hard = {row["kind"] for row in rows if row["lang"] == lang and row["urgent"] == "0"}
+        assert {"past_violence", "away_now", "interruption", "everyday_urgency", "survivor_request"} <= hard
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        ("he is hitting me right now and he has a knife", "danger"),
+        ("il me frappe là maintenant, au secours", "danger"),
+        ("rajli kaydrbni daba w 3ndo mos", "danger"),
+        ("راجلي كيضربني دابا وفيدو جنوية", "danger"),
+        ("زوجي يضربني الآن ومعه سكين", "danger"),
+        ("i swallowed all the pills, goodbye", "self_harm"),
+        ("someone is coming i have to stop", "interruption"),
+        ("my ex used to hit me years ago, I want to talk about it", "none"),
+        ("when will my new bank card arrive?", "none"),
+        ("je cherche une formation en couture à Fès", "none"),
+    ],
+)
+def test_clear_messages_are_read_as_a_person_would(text: str, outcome: str) -> None:
+    assert assess(text).outcome == outcome
+
+
+def test_empty_messages_are_nothing_urgent() -> None:
+    for text in ("", "   ", "\n"):
+        decision = assess(text)
+        assert decision.outcome == "none" and not decision.urgent
+
+
+def test_her_tap_on_the_urgent_button_is_urgent_whatever_the_text() -> None:
+    assert is_urgent("immediate_danger", "/immediate_danger")
+    assert not is_urgent("greet", "hello")
+
+
+def test_features_are_the_same_in_every_process_and_spelling() -> None:
+    # crc32, not Python's salted hash: the gateway and Rasa read the same file the same way.
+    assert features("kaydrebni daba") == features("kaydrbni daba")
+    assert features("KAYDREBNI daba!!") == features("kaydrebni daba")
+    assert all(0 <= i < DIMENSIONS for i in features("زوجي يضربني"))
+    assert features("x" * 5000) == features("x" * 5000)
+
+
+def test_a_huge_message_costs_no_more_than_its_first_thousand_characters() -> None:
+    assert features("a " * 100_000) == features("a " * 500)
+
+
+def test_a_missing_or_foreign_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UrgencyModelError):
+        UrgencyModel.load(tmp_path / "none.npz")
+    np.savez(tmp_path / "other.npz", weights=np.zeros((2, 2)), bias=np.zeros(2), threshold=0.5,
+             data_hash="x", outcomes=np.array(["a", "b"]))
+    with pytest.raises(UrgencyModelError):
+        UrgencyModel.load(tmp_path / "other.npz")
+
+
+def test_a_saved_model_reads_like_the_shipped_one(tmp_path: Path) -> None:
+    model = default_model()
+    model.save(tmp_path / "copy.npz")
+    copy = UrgencyModel.load(tmp_path / "copy.npz")
+    assert copy.read("he has a knife now").outcome == model.read("he has a knife now").outcome
+    assert set(OUTCOMES) == set(copy.read("hello").probabilities)
+
+
+def test_a_malformed_kinds_file_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "xx-z.tsv"
+    bad.write_text("text\tintent\tlang\turgent\tkind\nhello\tgreet\ten\tmaybe\tplain\n", encoding="utf-8")
+    with pytest.raises(TrainingDataError, match=r"xx-z\.tsv:2"):
+        read_tsv(bad)
+    bad.write_text("text\tintent\tlang\turgent\tkind\nhe hits me now\treport_violence\ten\t1\tviolence_now\n")
+    with pytest.raises(TrainingDataError, match="urgent is 1 exactly"):
+        read_tsv(bad)
+
+
+def test_the_kinds_rows_reach_the_intent_classifier_once(tmp_path: Path) -> None:
+    count = urgency_training.write_rasa_examples(tmp_path / "kinds.yml")
+    data = yaml.safe_load((tmp_path / "kinds.yml").read_text(encoding="utf-8"))
+    texts = [line[2:] for block in data["nlu"] for line in block["examples"].splitlines()]
+    assert count == len(texts) == len(set(texts)) > 1000
+    known = {e.text for e in urgency_training.intent_examples()}
+    assert not known & set(texts)
+
+
+READ_DIR = Path(__file__).parent / "data" / "read"
+
+
+@pytest.mark.parametrize("lang", sorted(LANGS))
+def test_the_last_blind_set_keeps_its_urgent_recall(lang: str) -> None:
+    """The newest set written blind (first reading in docs/nlu.md; training data from the next
+    training on) must not lose an urgent message to a later change."""
+    rows = [row for path in sorted(READ_DIR.glob("*.tsv")) for row in read_tsv(path) if row["lang"] == lang]
+    urgent = [row["text"] for row in rows if row["urgent"] == "1"]
+    missed = [text for text in urgent if not assess(text).urgent]
+    assert len(urgent) >= 40 and len(missed) <= 0.02 * len(urgent), missed
