@@ -43,7 +43,10 @@ class ActionRequestHandoff(Action):
         topic = tracker.get_slot("topic")
         numbers = facts().render_numbers(lang, self_harm=self_harm)
         if urgent:
-            dispatcher.utter_message(response="utter_self_harm_ack" if self_harm else "utter_urgent_ack")
+            if self_harm:
+                dispatcher.utter_message(response="utter_self_harm_ack")
+            else:
+                dispatcher.utter_message(response="utter_urgent_ack")
             dispatcher.utter_message(response="utter_numbers", numbers=numbers)
         try:
             result = await GatewayClient().request_handoff(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nlu.commands import command
 from nlu.urgency import URGENT_OUTCOMES, UrgencyModel, default_model
 
 URGENT_INTENT = "immediate_danger"
@@ -42,12 +43,21 @@ class Assessment:
 
 
 NOTHING = Assessment("none", 0.0)
+INTERRUPTION = Assessment("interruption", 0.0)
 
 
 def assess(text: str, model: UrgencyModel | None = None) -> Assessment:
-    """The danger-now decision on one message (nothing for an empty one)."""
+    """The danger-now decision on one message (nothing for an empty one).
+
+    A message that is, as a whole, one of the safety commands (`nlu.commands`: stop, forget me,
+    the numbers) is what she asked for, whatever its words suggest: "m7i kolchi" (erase it all)
+    must erase, not read as a wish to disappear.
+    """
     if not text or not text.strip():
         return NOTHING
+    wanted = command(text)
+    if wanted is not None:
+        return INTERRUPTION if wanted == "stop" else NOTHING
     reading = (model or default_model()).read(text)
     return Assessment(reading.outcome, round(reading.urgent_probability, 4))
 

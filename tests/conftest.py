@@ -32,6 +32,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Train the model before the first test when a collected test needs it: on a fresh clone
+    training takes minutes, which no test's timeout should count."""
+    if any("model" in getattr(item, "fixturenames", ()) for item in session.items):
+        ensure_model(PROJECT_ROOT / "models", quiet=True)
+
+
 @pytest.fixture(scope="session")
 def model() -> Path:
     """The model for the current data, trained once and cached by data hash in models/."""

@@ -122,3 +122,12 @@ def test_the_last_blind_set_keeps_its_urgent_recall(lang: str) -> None:
     urgent = [row["text"] for row in rows if row["urgent"] == "1"]
     missed = [text for text in urgent if not assess(text).urgent]
     assert len(urgent) >= 40 and len(missed) <= 0.02 * len(urgent), missed
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [("m7i kolchi", "none"), ("امسح كلشي", "none"), ("les numéros svp", "none"), ("stop", "interruption")],
+)
+def test_a_whole_message_command_is_what_she_asked_for(text: str, outcome: str) -> None:
+    # "m7i kolchi" (erase it all) must erase, never read as a wish to disappear.
+    assert assess(text).outcome == outcome
