@@ -92,7 +92,7 @@ def ensure_model(models_dir: Path, force: bool = False, quiet: bool = False) -> 
     models_dir.mkdir(parents=True, exist_ok=True)
     write_rasa_examples(PROJECT_ROOT / KINDS_EXPORT)
     started = time.monotonic()
-    print(f"maak: training the model ({target.name}); this takes a minute or two…", file=sys.stderr)
+    print(f"maak: training the model ({target.name}); this takes a few minutes…", file=sys.stderr)
     command = [
         sys.executable, "-m", "rasa", "train",
         "--config", "config.yml",
