@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import answered_not_safe, facts, her_words, lang_of, latest_intent
 from actions.gateway import GatewayClient, GatewayUnavailable
-from nlu.danger import assess, is_urgent
+from nlu.danger import URGENT_INTENT, assess
 
 VIOLENCE_TOPICS = {"violence", "legal", "shelter", "health"}
 
@@ -37,9 +37,10 @@ class ActionRequestHandoff(Action):
     ) -> List[EventType]:
         lang = lang_of(tracker)
         text = tracker.latest_message.get("text") or ""
-        urgent = is_urgent(latest_intent(tracker), text) or answered_not_safe(tracker)
+        decision = assess(text)
+        urgent = latest_intent(tracker) == URGENT_INTENT or decision.urgent or answered_not_safe(tracker)
         # Self-harm gets its own gentle words, the medical numbers first, and a chat for the young.
-        self_harm = urgent and assess(text).self_harm
+        self_harm = decision.self_harm
         topic = tracker.get_slot("topic")
         numbers = facts().render_numbers(lang, self_harm=self_harm)
         if urgent:

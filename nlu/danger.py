@@ -5,7 +5,7 @@ the kinds). The decision is the danger-now classifier of `nlu.urgency`, read ove
 message and independent of the intent classifier: the gateway calls it before Rasa's turn to open
 her case at once, Rasa's `DangerDetector` calls it to choose the path, and `maak parse` reports it.
 The only other way to be urgent is to say so explicitly: the `/immediate_danger` button ("I'm in
-danger now", "no, I'm not safe").
+danger now", "no, I'm not safe"), which the actions read as her intent.
 """
 
 from __future__ import annotations
@@ -61,7 +61,3 @@ def assess(text: str, model: UrgencyModel | None = None) -> Assessment:
     reading = (model or default_model()).read(text)
     return Assessment(reading.outcome, round(reading.urgent_probability, 4))
 
-
-def is_urgent(intent: str | None, text: str) -> bool:
-    """Urgent when she chose the urgent path explicitly, or the decision reads danger in her words."""
-    return intent == URGENT_INTENT or assess(text).urgent

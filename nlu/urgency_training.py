@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from nlu.danger import URGENT_INTENT
 from nlu.urgency import MODEL_PATH, Example, UrgencyModel, UrgencyModelError, examples_hash, fit
 
 DATA_DIR = Path(__file__).parent / "data"
 KINDS_DIR = DATA_DIR / "kinds"
 TSV_COLUMNS = ("text", "intent", "lang", "urgent", "kind")
-URGENT_INTENT = "immediate_danger"
 STOP_INTENT = "stop"
 SETTINGS_PATH = Path(__file__).parent / "urgency.yml"
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)

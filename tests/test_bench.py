@@ -28,7 +28,7 @@ from bot.bench import (
 )
 from bot.settings import PROJECT_ROOT
 from nlu.commands import command
-from nlu.danger import is_urgent
+from nlu.danger import assess
 from nlu.langid import identify
 from tests.conftest import free_port
 
@@ -93,7 +93,7 @@ def test_urgent_messages_are_urgent_distinct_and_in_five_languages() -> None:
     texts = [urgent_message(n) for n in range(1, 60)]
     assert len(set(texts)) == len(texts)
     for text in texts:
-        assert is_urgent(None, text), text
+        assert assess(text).urgent, text
     # The number the bench appends must not change how her language is read.
     tags = {identify(urgent_message(n)).tag for n in range(1, len(URGENT_MESSAGES) + 1)}
     assert tags == {"fr", "en", "ary", "ar", "ary-Latn"}
@@ -102,7 +102,7 @@ def test_urgent_messages_are_urgent_distinct_and_in_five_languages() -> None:
 def test_ordinary_conversations_carry_no_danger_and_no_command() -> None:
     for script in CONVERSATIONS:
         for text in script:
-            assert not is_urgent(None, text), text
+            assert not assess(text).urgent, text
             assert command(text) is None, text
     assert conversation_script(1, 7) == [*CONVERSATIONS[0], *CONVERSATIONS[0][:2]]
     assert conversation_script(len(CONVERSATIONS) + 2, 1) == [CONVERSATIONS[1][0]]

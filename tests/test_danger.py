@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from nlu import urgency_training
-from nlu.danger import assess, is_urgent
+from nlu.danger import assess
 from nlu.urgency import DIMENSIONS, OUTCOMES, UrgencyModel, UrgencyModelError, default_model, features
 from nlu.urgency_training import KINDS_DIR, TrainingDataError, read_tsv
 
@@ -56,11 +56,6 @@ def test_empty_messages_are_nothing_urgent() -> None:
     for text in ("", "   ", "\n"):
         decision = assess(text)
         assert decision.outcome == "none" and not decision.urgent
-
-
-def test_her_tap_on_the_urgent_button_is_urgent_whatever_the_text() -> None:
-    assert is_urgent("immediate_danger", "/immediate_danger")
-    assert not is_urgent("greet", "hello")
 
 
 def test_features_are_the_same_in_every_process_and_spelling() -> None:
