@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test train validate clean
+.PHONY: setup run test lint train validate clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ train: setup
 test: setup
 	scripts/ensure-chromium
 	$(BIN)/pytest
+
+# Static checks (ruff): errors, unused names and likely bugs; settings in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check .
 
 # Rasa's data validation, failing on any warning except responses that only actions send.
 validate: setup

@@ -1,8 +1,11 @@
 """`maak bench`: load benchmarks through the whole stack, used the way women and counsellors use it.
 
 `--handoff` measures the figure that matters most: from an urgent message on the web chat to her
-case on a counsellor's console (the `case_opened` event of `GET /api/console/ws`). Without it,
-ordinary conversations measure reply latency and throughput. Either starts its own Maak, exactly
+case on a counsellor's console (the `case_opened` event of `GET /api/console/ws`).
+`--urgent-file FILE.tsv` sends each urgent message of a labelled set (`maak eval`'s format) on its
+own web chat and counts how her case opened: at once, or one tap away (the bot asked the safety
+question, whose "no, I'm not safe" button opens it), or not at all. Without either, ordinary conversations measure reply
+latency and throughput. Either starts its own Maak, exactly
 as `maak run` would (free ports, a scratch var dir, DATABASE_URL and REDIS_URL honoured), unless
 given the URL of a running one, and prints one JSON report on stdout.
 
@@ -34,7 +37,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import socketio
+import yaml
 
+from bot.evaluate import EvalFileError, GoldRow, read_rows
 from bot.settings import PROJECT_ROOT
 from bot.training import model_for_data
 
@@ -74,6 +79,10 @@ CONVERSATIONS = (
     ("السلام عليكم", "أبحث عن عمل", "أسكن في طنجة", "ما هي حقوقي", "شكرا جزيلا"),
     ("salam", "bghit khedma", "ana mn casa", "bghit n3rf l7o9o9 dyali", "chokran bzaf"),
 )
+# The safety question ("are you safe right now?"), whose "no, I'm not safe" button opens her case.
+SAFETY_QUESTION = "utter_ask_safe_now"
+# How long the console waits for her case before it counts as not opened at once.
+AT_ONCE_SECONDS = 10.0
 # Sent at the end of every conversation, so that a bench against a shared database or a running
 # Maak leaves no fake cases for counsellors (and no escalations to the on-call chats).
 FORGET_ME = "forget me"
@@ -170,6 +179,37 @@ def chat_report(
     if processes is not None:
         report["processes"] = processes
     return report
+
+
+def urgent_file_report(outcomes: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    """The `--urgent-file` report from (lang, kind, how) per message, how being `at_once`,
+    `after_question` (not opened, but the safety question offered the button) or `missed`."""
+
+    def shares(rows: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+        at_once = sum(how == "at_once" for _, _, how in rows)
+        asked = sum(how == "after_question" for _, _, how in rows)
+        return {
+            "messages": len(rows),
+            "at_once": at_once,
+            "after_question": asked,
+            "at_once_share": round(at_once / len(rows), 4) if rows else None,
+            "with_question_share": round((at_once + asked) / len(rows), 4) if rows else None,
+        }
+
+    langs = sorted({lang for lang, _, _ in outcomes})
+    return {
+        "benchmark": "urgent_file",
+        **shares(outcomes),
+        "by_lang": {lang: shares([o for o in outcomes if o[0] == lang]) for lang in langs},
+        # The set's own labels, never the texts: a report may be pasted anywhere.
+        "missed": [{"lang": lang, "kind": kind} for lang, kind, how in outcomes if how == "missed"],
+    }
+
+
+def safety_question_texts() -> set[str]:
+    """The safety question in every language tag, as the domain words it."""
+    responses = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
+    return {variant["text"].strip() for variant in responses[SAFETY_QUESTION]}
 
 
 def urgent_message(number: int) -> str:
@@ -399,10 +439,13 @@ class ChatSession:
         self.session_id = uuid.uuid4().hex
         self._sio = socketio.AsyncClient(reconnection=False)
         self._replies: asyncio.Queue[float] = asyncio.Queue()
+        self.texts: list[str] = []  # the texts of the replies since the last `send`
         self._sio.on("bot_uttered", self._on_reply)
 
-    async def _on_reply(self, _data: Any) -> None:
+    async def _on_reply(self, data: Any) -> None:
         self._replies.put_nowait(time.perf_counter())
+        if isinstance(data, dict) and isinstance(data.get("text"), str):
+            self.texts.append(data["text"].strip())
 
     async def open(self) -> None:
         confirmed = asyncio.Event()
@@ -419,6 +462,7 @@ class ChatSession:
         while not self._replies.empty():
             # A late bubble of the previous turn must not count as the reply to this one.
             self._replies.get_nowait()
+        self.texts.clear()
         sent = time.perf_counter()
         await self._sio.emit("user_uttered", {"message": text, "session_id": self.session_id})
         return sent
@@ -605,6 +649,35 @@ async def bench_handoff(target: Target, conversations: int) -> dict[str, Any]:
     return {**report, "bench_cpu_s": round(own_cpu, 2)}
 
 
+async def bench_urgent_file(target: Target, rows: Sequence[GoldRow]) -> dict[str, Any]:
+    """Each urgent message of a labelled set, alone on its own web chat: did her case open?"""
+    if not (target.username and target.password):
+        raise BenchError("--urgent-file needs a counsellor account (--username, --password)")
+    question = safety_question_texts()
+    console = Console(target.url)
+    await console.open(target.username, target.password)
+    outcomes: list[tuple[str, str, str]] = []
+    try:
+        for row in rows:
+            [session] = await _open_sessions(target.url, 1)
+            try:
+                await session.send(row.text)
+                opened = await console.wait_for([row.text.strip()], AT_ONCE_SECONDS)
+                try:
+                    await session.first_reply()
+                except asyncio.TimeoutError:
+                    pass
+                await session.rest_of_turn()
+            finally:
+                asked = any(text in question for text in session.texts)
+                await _close_sessions([session], forget=True)
+            how = "at_once" if opened else "after_question" if asked else "missed"
+            outcomes.append((row.lang, row.kind or "", how))
+    finally:
+        await console.close()
+    return urgent_file_report(outcomes)
+
+
 async def bench_chat(target: Target, conversations: int, messages: int) -> dict[str, Any]:
     """N women hold ordinary conversations at once, each writing again when the reply is complete."""
     warm = await _open_sessions(target.url, WARMUP_CONVERSATIONS)
@@ -642,9 +715,21 @@ def bench(
     url: str | None = None,
     username: str | None = None,
     password: str | None = None,
+    urgent_file: Path | None = None,
 ) -> int:
     """Run one benchmark, print its JSON report; 0 when every message was answered (every case
-    arrived with `--handoff`), 1 otherwise, 2 when it could not run."""
+    arrived with `--handoff`, every urgent message's case opened or was one tap away with
+    `--urgent-file`), 1 otherwise, 2 when it could not run."""
+    rows: list[GoldRow] = []
+    if urgent_file is not None:
+        try:
+            rows = [row for row in read_rows(urgent_file) if row.urgent]
+        except (OSError, EvalFileError) as exc:
+            print(f"maak: {exc}", file=sys.stderr)
+            return 2
+        if not rows:
+            print(f"maak: {urgent_file} has no urgent message (column urgent = 1)", file=sys.stderr)
+            return 2
     if conversations is None:
         conversations = DEFAULT_HANDOFF_CONVERSATIONS if handoff else DEFAULT_CHAT_CONVERSATIONS
     if conversations < 1 or messages < 1:
@@ -652,6 +737,8 @@ def bench(
         return 2
 
     def run(target: Target) -> dict[str, Any]:
+        if rows:
+            return asyncio.run(bench_urgent_file(target, rows))
         work = bench_handoff(target, conversations) if handoff else bench_chat(target, conversations, messages)
         return asyncio.run(work)
 
@@ -665,5 +752,5 @@ def bench(
         print(f"maak: bench failed: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, ensure_ascii=False))
-    complete = not report["missing"] if handoff else report["unanswered"] == 0
+    complete = not report["missing"] if handoff or rows else report["unanswered"] == 0
     return 0 if complete else 1

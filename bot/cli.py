@@ -230,7 +230,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from bot.bench import bench
 
     password = args.password
-    if args.url and args.handoff and password is None:
+    if args.url and (args.handoff or args.urgent_file) and password is None:
         # Like `maak user add`: a password on the command line would show in `ps`.
         password = sys.stdin.readline().rstrip("\n")
     return bench(
@@ -240,6 +240,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         url=args.url,
         username=args.username,
         password=password,
+        urgent_file=args.urgent_file,
     )
 
 
@@ -313,7 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--conversations", type=int, help="conversations at once (default 50 with --handoff, else 20)")
     bench.add_argument("--messages", type=int, default=5, help="messages per conversation, without --handoff")
     bench.add_argument("--url", help="a running Maak (default: start one as `maak run` would)")
-    bench.add_argument("--username", help="with --url --handoff: a counsellor account")
+    bench.add_argument("--urgent-file", type=Path, metavar="FILE.tsv",
+                       help="each urgent message of a labelled set on its own web chat: case opened at once, "
+                            "one tap away (the safety question), or missed")
+    bench.add_argument("--username", help="with --url --handoff or --urgent-file: a counsellor account")
     bench.add_argument("--password", help="its password (default: read from stdin)")
     bench.set_defaults(func=cmd_bench)
 

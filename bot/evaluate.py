@@ -432,7 +432,8 @@ def text_report(document: dict[str, Any]) -> str:
         lines += _confusion_lines(document["confusion"])
     if "speed" in document:
         speed = document["speed"]
-        lines += ["", f"parse speed after model load: {speed['per_second']} messages/s ({speed['messages']} in {speed['seconds']} s)"]
+        lines += ["", f"parse speed after model load: {speed['per_second']} messages/s "
+                      f"({speed['messages']} in {speed['seconds']} s)"]
     return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,7 @@ from bot.store import Store
 from bot.texts import DEFAULT_LANG, Texts
 from channels.base import InboundMessage, OutboundMessage
 from facts import LANGS
-from handoff.callback import callback_windows
+from handoff.callback import NONE, STOPPED, callback_windows
 from handoff.cases import CaseQueue
 from nlu.commands import command
 from nlu.danger import NOTHING, Assessment, assess
@@ -163,6 +163,8 @@ class Router:
             return
 
         case = await self._queue.open_case_for(conv)
+        if case is not None:
+            await self._mark_presence(case, decision.interruption or command(text) == "stop")
         window = callback_window(text)
         if window is not None:
             if case is not None:
@@ -230,6 +232,16 @@ class Router:
             if case["status"] == "queued":
                 await self._notices.tell_position(conv, case)
             await self._say(message, OutboundMessage(custom=RECEIVED))
+
+    async def _mark_presence(self, case: dict[str, Any], stopping: bool) -> None:
+        """She had to stop (interruption, stop word) with a case open: nobody writes to her first,
+        even a minute later. When she writes again the mark goes, but not back to "any time"."""
+        if stopping and case["callback_window"] != STOPPED:
+            await self._queue.update(case["id"], callback_window=STOPPED)
+            case["callback_window"] = STOPPED
+        elif not stopping and case["callback_window"] == STOPPED:
+            await self._queue.update(case["id"], callback_window=NONE)
+            case["callback_window"] = NONE
 
     async def _forget(self, conv: str, case: dict[str, Any] | None) -> None:
         """Erase the conversation; a counsellor's console drops her case at once."""

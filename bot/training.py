@@ -78,7 +78,7 @@ def ensure_urgency_model(force: bool = False, quiet: bool = False) -> None:
     model = urgency_training.train()
     if not quiet:
         print(f"maak: danger-now classifier trained in {time.monotonic() - started:.0f} s "
-              f"(threshold {model.threshold:.3f})", file=sys.stderr)
+              f"(thresholds {model.thresholds.urgent:.2f}, now {model.thresholds.now:.2f})", file=sys.stderr)
 
 
 def ensure_model(models_dir: Path, force: bool = False, quiet: bool = False) -> Path:

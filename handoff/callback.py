@@ -4,6 +4,9 @@ With no counsellor online she is asked when it is safe to be written to: a windo
 (`callback_windows.yml`, local time), any time, or never first. A counsellor's message while
 she is at her phone (she wrote in the last minutes) is a reply and always fine; otherwise a
 message against her choice needs the counsellor to confirm it, and the confirmation is audited.
+When she had to stop writing ("someone is coming") while her case is open, the case is marked
+`stopped`: nobody writes first, even a minute later, until she writes again (then nobody writes
+first while she is away, whatever she chose before).
 When her window opens and she is still waiting, the on-call counsellors are told (once a day,
 by one replica), since she was promised a message then.
 """
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 WINDOWS_FILE = Path(__file__).resolve().parent / "callback_windows.yml"
 ANYTIME, NONE = "anytime", "none"
+# Not a choice of hers but a mark: she had to stop, someone may be reading over her shoulder.
+STOPPED = "stopped"
 # How often the open windows are checked; a window is hours long, a minute late is nothing.
 CHECK_EVERY_SECONDS = 60.0
 
@@ -50,9 +55,12 @@ class CallbackWindows:
     def refusal(self, window: str | None, last_seen: datetime | None, now: datetime) -> dict[str, Any] | None:
         """Why writing to her now goes against her choice, or None when it does not.
 
+        `{"reason": "callback_stopped"}` (she had to stop writing: never first, even a minute later),
         `{"reason": "callback_none"}` (she asked that nobody writes first) or
         `{"reason": "callback_window", "window": name, "hours": "17:00-21:00"}` (outside her window).
         """
+        if window == STOPPED:
+            return {"reason": "callback_stopped", "window": STOPPED}
         if window not in self.choices or window == ANYTIME:
             return None
         if last_seen is not None and now - _utc(last_seen) <= self.present:

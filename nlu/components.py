@@ -29,8 +29,11 @@ from nlu.violence_types import violence_types
 STOP_INTENT = "stop"
 # An interruption that she also asked to erase stays what she asked.
 KEEP_ON_INTERRUPTION = frozenset({STOP_INTENT, "forget_me"})
-# What an unconfirmed immediate_danger becomes when the ranking offers nothing else.
+# What an unconfirmed immediate_danger becomes when the ranking offers nothing else, and what an
+# unclear message that names a form of violence becomes: the violence path, which listens and
+# asks first whether she is safe right now.
 NOT_URGENT_FALLBACK = "report_violence"
+UNCLEAR_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 
 
 def _entity(name: str, value: str, extractor: str, start: int = 0, end: int = 0) -> Dict[Text, Any]:
@@ -120,8 +123,10 @@ class DangerDetector(_Stateless):
     urgent path; an `immediate_danger` from the intent classifier that the decision does not
     confirm becomes the next intent of its ranking; an interruption ("someone is coming") becomes
     `stop`, the quick exit. The classifier's own ranking is kept in `intent_ranking`, the
-    decision in `urgent` and `danger` (its outcome). Button payloads ("/immediate_danger") are
-    her explicit choice and are left alone.
+    decision in `urgent` and `danger` (its outcome). An unclear message (fallback, out of scope)
+    that names a form of violence (the `violence_type` entity) becomes `report_violence`, so that
+    she is listened to and asked whether she is safe now rather than told it is out of scope.
+    Button payloads ("/immediate_danger") are her explicit choice and are left alone.
     """
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -133,17 +138,22 @@ class DangerDetector(_Stateless):
             decision = assess(text)
             message.set("urgent", decision.urgent, add_to_output=True)
             message.set("danger", decision.outcome, add_to_output=True)
-            wanted = _intent_for(decision, intent, message.get(INTENT_RANKING_KEY) or [])
+            names_violence = any(e.get("entity") == "violence_type" for e in message.get(ENTITIES) or [])
+            wanted = _intent_for(decision, intent, message.get(INTENT_RANKING_KEY) or [], names_violence)
             if wanted != intent:
                 message.set(INTENT, {"name": wanted, "confidence": 1.0}, add_to_output=True)
         return messages
 
 
-def _intent_for(decision: Assessment, intent: str | None, ranking: List[Dict[Text, Any]]) -> str | None:
+def _intent_for(
+    decision: Assessment, intent: str | None, ranking: List[Dict[Text, Any]], names_violence: bool
+) -> str | None:
     if decision.urgent:
         return URGENT_INTENT
     if decision.interruption and intent not in KEEP_ON_INTERRUPTION:
         return STOP_INTENT
+    if intent in UNCLEAR_INTENTS and names_violence:
+        return NOT_URGENT_FALLBACK
     if intent != URGENT_INTENT:
         return intent
     others = [r.get("name") for r in ranking if r.get("name") not in (URGENT_INTENT, None)]

@@ -1,13 +1,19 @@
-"""The danger-now classifier: one linear model over every message, in every language tag.
+"""The danger-now classifier: two linear models over every message, in every language tag.
 
-Urgency is its own decision, not one intent among twenty: a softmax over four outcomes read from
-the whole message —
+Urgency is its own decision, not one intent among twenty. The first model is a softmax over four
+outcomes read from the whole message —
 
 * `none`: nothing urgent (ordinary questions, violence that is over, he is away now);
 * `danger`: she, or someone with her, is in danger now or in the next hours;
 * `self_harm`: she may hurt herself now or tonight (urgent too, with a gentler reply);
 * `interruption`: she has to stop writing ("someone is coming"): the quick exit, never the
   urgent reply.
+
+The second, the *now* model, is trained only on messages that speak of harm: danger now against
+the same words with a distance (years ago, he is away now, a threat with no time, an everyday
+"help!"). Among messages that all speak of violence, what tells them apart is time and place, so
+those cues weigh there instead of drowning under the violence words; a message is urgent when
+both models say so.
 
 Features are hashed, so the model is two plain arrays: words and word pairs of the canonical
 form (Arabizi and Arabic spellings unified by `nlu.normalise`), and character 3–5-grams inside
@@ -64,11 +70,20 @@ def features(text: str) -> list[int]:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """Where each model decides "urgent": its probability at least this."""
+
+    urgent: float
+    now: float
+
+
+@dataclass(frozen=True)
 class Reading:
     """What the model reads in one message: the outcome and the probability of each."""
 
     outcome: str
     probabilities: dict[str, float]
+    now: float  # the now model's probability that harm is happening now or imminent
 
     @property
     def urgent_probability(self) -> float:
@@ -78,12 +93,17 @@ class Reading:
 class UrgencyModel:
     """The trained weights, their decision threshold, and the hash of the data they came from."""
 
-    def __init__(self, weights: np.ndarray, bias: np.ndarray, threshold: float, data_hash: str) -> None:
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, now: np.ndarray, now_bias: float,
+                 thresholds: Thresholds, data_hash: str) -> None:
         if weights.shape != (len(OUTCOMES), DIMENSIONS) or bias.shape != (len(OUTCOMES),):
             raise UrgencyModelError(f"urgency model: weights {weights.shape} do not fit {len(OUTCOMES)} outcomes")
+        if now.shape != (DIMENSIONS,):
+            raise UrgencyModelError(f"urgency model: now weights {now.shape} do not fit {DIMENSIONS} features")
         self.weights = weights.astype(np.float32)
         self.bias = bias.astype(np.float32)
-        self.threshold = float(threshold)
+        self.now = now.astype(np.float32)
+        self.now_bias = float(now_bias)
+        self.thresholds = thresholds
         self.data_hash = data_hash
 
     @classmethod
@@ -94,7 +114,9 @@ class UrgencyModel:
                 outcomes = tuple(str(o) for o in data["outcomes"])
                 if outcomes != OUTCOMES:
                     raise UrgencyModelError(f"urgency model {source}: outcomes {outcomes} differ from {OUTCOMES}")
-                return cls(data["weights"], data["bias"], float(data["threshold"]), str(data["data_hash"]))
+                thresholds = Thresholds(float(data["threshold"]), float(data["now_threshold"]))
+                return cls(data["weights"], data["bias"], data["now"], float(data["now_bias"]), thresholds,
+                           str(data["data_hash"]))
         except (OSError, KeyError, ValueError) as exc:
             raise UrgencyModelError(f"urgency model {source}: cannot be read ({type(exc).__name__})") from exc
 
@@ -103,30 +125,33 @@ class UrgencyModel:
             path or MODEL_PATH,
             weights=self.weights.astype(np.float16),
             bias=self.bias,
-            threshold=np.float32(self.threshold),
+            now=self.now.astype(np.float16),
+            now_bias=np.float32(self.now_bias),
+            threshold=np.float32(self.thresholds.urgent),
+            now_threshold=np.float32(self.thresholds.now),
             data_hash=np.str_(self.data_hash),
             outcomes=np.array(OUTCOMES),
         )
 
-    def probabilities(self, text: str) -> np.ndarray:
+    def read(self, text: str) -> Reading:
+        """The outcome: urgent when the urgent outcomes together pass their threshold and the
+        now model passes its own."""
         index = features(text)
         if not index:
-            scores = self.bias.copy()
-        else:
-            scores = self.weights[:, index].sum(axis=1) / math.sqrt(len(index)) + self.bias
+            # Nothing to read ("?", "...", an emoji): the biases alone would pick whichever outcome
+            # the class balancing favoured, and "?" during a counsellor's chat is not "I must stop".
+            return Reading("none", {o: float(o == "none") for o in OUTCOMES}, 0.0)
+        scale = 1.0 / math.sqrt(len(index))
+        scores = self.weights[:, index].sum(axis=1) * scale + self.bias
         scores = np.exp(scores - scores.max())
-        return scores / scores.sum()
-
-    def read(self, text: str) -> Reading:
-        """The outcome: urgent when the urgent outcomes together pass the threshold."""
-        p = self.probabilities(text)
-        probabilities = {o: float(v) for o, v in zip(OUTCOMES, p)}
+        probabilities = {o: float(v) for o, v in zip(OUTCOMES, scores / scores.sum())}
+        now = 1.0 / (1.0 + math.exp(-(float(self.now[index].sum()) * scale + self.now_bias)))
         urgent = probabilities["danger"] + probabilities["self_harm"]
-        if urgent >= self.threshold:
+        if urgent >= self.thresholds.urgent and now >= self.thresholds.now:
             outcome = "self_harm" if probabilities["self_harm"] > probabilities["danger"] else "danger"
         else:
             outcome = "interruption" if probabilities["interruption"] > probabilities["none"] else "none"
-        return Reading(outcome, probabilities)
+        return Reading(outcome, probabilities, now)
 
 
 @functools.lru_cache(maxsize=1)
@@ -152,7 +177,7 @@ class Example:
 def examples_hash(examples: Iterable[Example]) -> str:
     """A digest of the training examples (order-independent), stored in the model file."""
     digest = hashlib.sha256()
-    for line in sorted(f"{e.outcome}\t{e.text}" for e in examples):
+    for line in sorted(f"{e.outcome}\t{e.kind}\t{e.text}" for e in examples):
         digest.update(line.encode("utf-8") + b"\n")
     return digest.hexdigest()[:16]
 
@@ -171,25 +196,45 @@ def _matrix(texts: Sequence[str]):  # type: ignore[no-untyped-def]
     return csr_matrix((vals, (rows, cols)), shape=(len(texts), DIMENSIONS), dtype=np.float32)
 
 
-def fit(examples: Sequence[Example], threshold: float, c: float = 16.0) -> UrgencyModel:
-    """A softmax regression over the examples (scikit-learn), as an `UrgencyModel`."""
-    from sklearn.linear_model import LogisticRegression
+# Kinds of message that speak of harm without danger now (DANGER.md): the now model learns them
+# against danger now.
+NOT_NOW_KINDS = frozenset(
+    {"past_violence", "away_now", "fear_no_time", "numbers_in_case", "survivor_request", "everyday_urgency"}
+)
+# Inverse regularisation, read off held-out writers' sets: the outcome model gains with weak
+# regularisation (many rare n-grams carry the kinds), the now model with more (fewer examples).
+OUTCOME_C = 1024.0
+NOW_C = 64.0
 
-    labels = np.array([OUTCOMES.index(e.outcome) for e in examples])
-    counts = np.bincount(labels, minlength=len(OUTCOMES)).astype(float)
-    # Balanced classes, so that the rarer self-harm and interruption messages weigh as much.
-    weight = (len(labels) / (len(OUTCOMES) * np.maximum(counts, 1)))[labels]
+
+def _logistic(matrix, labels: np.ndarray, c: float):  # type: ignore[no-untyped-def]
+    """A logistic regression with balanced classes, so that rarer outcomes weigh as much."""
+    from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    classifier = LogisticRegression(C=c, max_iter=300, solver="lbfgs")
+    counts = np.bincount(labels).astype(float)
+    weight = (len(labels) / (np.count_nonzero(counts) * np.maximum(counts, 1)))[labels]
+    classifier = LogisticRegression(C=c, max_iter=1000, solver="lbfgs")
     # One thread: on a small machine BLAS threads only fight each other (and the gateway).
     with threadpool_limits(1):
-        classifier.fit(_matrix([e.text for e in examples]), labels, sample_weight=weight)
+        classifier.fit(matrix, labels, sample_weight=weight)
+    return classifier
+
+
+def fit(examples: Sequence[Example], thresholds: Thresholds) -> UrgencyModel:
+    """Both models, trained on the examples (scikit-learn), as an `UrgencyModel`."""
+    matrix = _matrix([e.text for e in examples])
+    labels = np.array([OUTCOMES.index(e.outcome) for e in examples])
+    outcomes = _logistic(matrix, labels, OUTCOME_C)
     weights = np.zeros((len(OUTCOMES), DIMENSIONS), dtype=np.float32)
-    bias = np.zeros(len(OUTCOMES), dtype=np.float32)
-    for row, label in enumerate(classifier.classes_):
-        weights[label] = classifier.coef_[row]
-        bias[label] = classifier.intercept_[row]
-    for label in set(range(len(OUTCOMES))) - set(classifier.classes_):
-        bias[label] = -30.0  # an outcome with no example is never read
-    return UrgencyModel(weights, bias, threshold, examples_hash(examples))
+    bias = np.full(len(OUTCOMES), -30.0, dtype=np.float32)  # an outcome with no example is never read
+    for row, label in enumerate(outcomes.classes_):
+        weights[label] = outcomes.coef_[row]
+        bias[label] = outcomes.intercept_[row]
+
+    harm = [i for i, e in enumerate(examples) if e.outcome in URGENT_OUTCOMES or e.kind in NOT_NOW_KINDS]
+    now_labels = np.array([int(examples[i].outcome in URGENT_OUTCOMES) for i in harm])
+    if len(set(now_labels)) < 2:
+        raise ValueError("the now model needs messages of danger now and of harm that is not now")
+    now = _logistic(matrix[harm], now_labels, NOW_C)
+    return UrgencyModel(weights, bias, now.coef_[0], float(now.intercept_[0]), thresholds, examples_hash(examples))

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from nlu.danger import URGENT_INTENT
-from nlu.urgency import MODEL_PATH, Example, UrgencyModel, UrgencyModelError, examples_hash, fit
+from nlu.urgency import MODEL_PATH, Example, Thresholds, UrgencyModel, UrgencyModelError, examples_hash, fit
 
 DATA_DIR = Path(__file__).parent / "data"
 KINDS_DIR = DATA_DIR / "kinds"
@@ -29,6 +29,7 @@ TSV_COLUMNS = ("text", "intent", "lang", "urgent", "kind")
 STOP_INTENT = "stop"
 SETTINGS_PATH = Path(__file__).parent / "urgency.yml"
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+RASA_ROWS_PER_INTENT_AND_TAG = 150
 
 
 class TrainingDataError(ValueError):
@@ -106,40 +107,44 @@ def _folds(examples: Sequence[Example], group: Callable[[Example], str]) -> Iter
             yield [i for i, e in enumerate(examples) if group(e) != g], test
 
 
-def held_out_probabilities(
+def held_out_readings(
     examples: Sequence[Example], group: Callable[[Example], str], only: Callable[[Example], bool] = lambda e: True
 ) -> np.ndarray:
-    """Each example's urgent probability from a model trained without its group.
+    """Each example's (urgent, now) probabilities from models trained without its group.
 
     `only` picks the groups to hold out (the others are always trained on); the examples of
     groups never held out get NaN.
     """
-    urgent = np.full(len(examples), np.nan)
+    readings = np.full((len(examples), 2), np.nan)
     for train_rows, test_rows in _folds(examples, group):
         if not only(examples[test_rows[0]]):
             continue
-        model = fit([examples[i] for i in train_rows], threshold=0.5)
+        model = fit([examples[i] for i in train_rows], thresholds())
         for i in test_rows:
-            urgent[i] = model.read(examples[i].text).urgent_probability
-    return urgent
+            reading = model.read(examples[i].text)
+            readings[i] = (reading.urgent_probability, reading.now)
+    return readings
 
 
-def held_out_report(examples: Sequence[Example], urgent: np.ndarray, by: Callable[[Example], str]) -> list[str]:
-    """Recall and precision of the held-out readings at each threshold, then per group."""
-    read = ~np.isnan(urgent)
+def held_out_report(examples: Sequence[Example], readings: np.ndarray, by: Callable[[Example], str]) -> list[str]:
+    """Recall and precision of the held-out readings at each urgent threshold (the now threshold
+    in use), then the share read right per group at the thresholds in use."""
+    read = ~np.isnan(readings[:, 0])
     gold = np.array([e.outcome in ("danger", "self_harm") for e in examples])
+    current = thresholds()
+    now = np.nan_to_num(readings[:, 1]) >= current.now
     lines = []
     for value in THRESHOLDS:
-        flagged = read & (urgent >= value)
+        flagged = read & now & (np.nan_to_num(readings[:, 0]) >= value)
         found = int((flagged & gold).sum())
-        lines.append(f"threshold {value:.2f}: recall {found}/{int((read & gold).sum())} "
+        lines.append(f"urgent threshold {value:.2f}: recall {found}/{int((read & gold).sum())} "
                      f"= {found / max(1, int((read & gold).sum())):.3f}, "
                      f"precision {found}/{int(flagged.sum())} = {found / max(1, int(flagged.sum())):.3f}")
-    current = threshold()
-    lines.append(f"per group at the threshold in use ({current}): share read right")
+    flagged = read & now & (np.nan_to_num(readings[:, 0]) >= current.urgent)
+    lines.append(f"per group at the thresholds in use ({current.urgent}, now {current.now}): share read right")
     for name in sorted({by(e) for e, r in zip(examples, read) if r}):
         rows = [i for i, e in enumerate(examples) if read[i] and by(e) == name]
-        right = sum((urgent[i] >= current) == gold[i] for i in rows)
+        right = sum(flagged[i] == gold[i] for i in rows)
         lines.append(f"  {name:24} {right}/{len(rows)} = {right / len(rows):.3f}")
     return lines
 
@@ -148,10 +153,10 @@ def main() -> None:
     """Held-out figures: one writer's set at a time, then one kind of message at a time."""
     examples = all_examples()
     print("held out: one writer's set at a time")
-    writers = held_out_probabilities(examples, writer_group, only=lambda e: bool(e.lang))
+    writers = held_out_readings(examples, writer_group, only=lambda e: bool(e.lang))
     print("\n".join(held_out_report(examples, writers, writer_group)))
     print("\nheld out: one kind at a time (leave-one-kind-out)")
-    kinds = held_out_probabilities(examples, kind_group, only=lambda e: bool(e.kind))
+    kinds = held_out_readings(examples, kind_group, only=lambda e: bool(e.kind))
     print("\n".join(held_out_report(examples, kinds, kind_group)))
 
 
@@ -166,35 +171,55 @@ def kind_group(example: Example) -> str:
     return example.kind or "intents"
 
 
-def threshold() -> float:
-    """The decision threshold an operator set in `nlu/urgency.yml`."""
+def thresholds() -> Thresholds:
+    """The decision thresholds an operator set in `nlu/urgency.yml`."""
     data = yaml.safe_load(SETTINGS_PATH.read_text(encoding="utf-8")) or {}
-    value = data.get("threshold")
-    if not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise TrainingDataError(f"{SETTINGS_PATH.name}: threshold must be a number between 0 and 1")
-    return float(value)
+    values = [data.get(name) for name in ("threshold", "now_threshold")]
+    for name, value in zip(("threshold", "now_threshold"), values):
+        if not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise TrainingDataError(f"{SETTINGS_PATH.name}: {name} must be a number between 0 and 1")
+    return Thresholds(float(values[0]), float(values[1]))
 
 
 def train(path: Path = MODEL_PATH) -> UrgencyModel:
-    """Train on all the data and save the model, with the threshold of `nlu/urgency.yml`."""
+    """Train on all the data and save the model, with the thresholds of `nlu/urgency.yml`."""
     examples = all_examples()
-    model = fit(examples, threshold())
+    model = fit(examples, thresholds())
     model.save(path)
     return model
 
 
-def write_rasa_examples(path: Path) -> int:
-    """The kinds rows as Rasa NLU training data (by intent), for the intent classifier.
+def _spread(rows: list[dict[str, str]], limit: int) -> list[dict[str, str]]:
+    """At most `limit` rows, taken in turn from each kind and writer, so that every one is there."""
+    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault((row["kind"], row["source"]), []).append(row)
+    queues = [groups[key] for key in sorted(groups)]
+    taken: list[dict[str, str]] = []
+    for depth in range(max((len(q) for q in queues), default=0)):
+        taken.extend(q[depth] for q in queues if depth < len(q))
+    return taken[:limit]
 
+
+def write_rasa_examples(path: Path) -> int:
+    """Kinds rows as Rasa NLU training data (by intent), for the intent classifier.
+
+    Per intent and language tag at most `RASA_ROWS_PER_INTENT_AND_TAG` rows, spread over the
+    kinds and writers: the intent classifier gains little from the thousandth message of danger
+    (the danger-now classifier decides urgency) and its training time grows with every row.
     Texts that the intent files already hold are left out, so that no text has two intents.
     Returns the number of examples written.
     """
     known = {e.text for e in intent_examples()}
+    by_intent_and_tag: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for file in sorted(KINDS_DIR.glob("*.tsv")):
+        for row in read_tsv(file):
+            if row["text"] not in known:
+                known.add(row["text"])
+                by_intent_and_tag.setdefault((row["intent"], row["lang"]), []).append({**row, "source": file.stem})
     by_intent: dict[str, list[str]] = {}
-    for row in (row for file in sorted(KINDS_DIR.glob("*.tsv")) for row in read_tsv(file)):
-        if row["text"] not in known:
-            known.add(row["text"])
-            by_intent.setdefault(row["intent"], []).append(row["text"])
+    for (intent, _), rows in sorted(by_intent_and_tag.items()):
+        by_intent.setdefault(intent, []).extend(row["text"] for row in _spread(rows, RASA_ROWS_PER_INTENT_AND_TAG))
     blocks = [
         {"intent": intent, "examples": "".join(f"- {' '.join(text.split())}\n" for text in texts)}
         for intent, texts in sorted(by_intent.items())
@@ -205,12 +230,17 @@ def write_rasa_examples(path: Path) -> int:
 
 
 def is_current(path: Path = MODEL_PATH) -> bool:
-    """Whether the model file was trained on exactly today's data and threshold."""
+    """Whether the model file was trained on exactly today's data and thresholds."""
     try:
         model = UrgencyModel.load(path)
     except UrgencyModelError:
         return False
-    return model.data_hash == examples_hash(all_examples()) and abs(model.threshold - threshold()) < 1e-6
+    wanted = thresholds()
+    return (
+        model.data_hash == examples_hash(all_examples())
+        and abs(model.thresholds.urgent - wanted.urgent) < 1e-6
+        and abs(model.thresholds.now - wanted.now) < 1e-6
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from bot.bench import (
     percentile,
     service_name,
     service_pids,
+    safety_question_texts,
     store_kind,
+    urgent_file_report,
     urgent_message,
 )
 from bot.settings import PROJECT_ROOT
@@ -108,6 +110,21 @@ def test_ordinary_conversations_carry_no_danger_and_no_command() -> None:
     assert conversation_script(len(CONVERSATIONS) + 2, 1) == [CONVERSATIONS[1][0]]
 
 
+def test_urgent_file_report_counts_each_way_her_case_opened() -> None:
+    report = urgent_file_report(
+        [("ar", "weapon", "at_once"), ("ar", "injury", "after_question"), ("en", "hiding", "missed")]
+    )
+    assert report["messages"] == 3 and report["at_once"] == 1 and report["after_question"] == 1
+    assert report["at_once_share"] == 0.3333 and report["with_question_share"] == 0.6667
+    assert report["by_lang"]["ar"]["with_question_share"] == 1.0 and report["by_lang"]["en"]["at_once"] == 0
+    assert report["missed"] == [{"lang": "en", "kind": "hiding"}]
+
+
+def test_the_bench_knows_the_safety_question_in_every_tag() -> None:
+    texts = safety_question_texts()
+    assert len(texts) == 5 and all(texts)
+
+
 def test_store_kind() -> None:
     assert store_kind(None) == "sqlite"
     assert store_kind("postgresql://postgres@127.0.0.1:5432/test") == "postgresql"
@@ -157,6 +174,18 @@ def test_bench_says_why_it_cannot_run() -> None:
     assert result.returncode == 2 and "at least 1" in result.stderr
 
 
+def test_bench_urgent_file_refuses_a_file_it_cannot_use(tmp_path: Path) -> None:
+    missing = _maak_bench("--urgent-file", str(tmp_path / "none.tsv"))
+    assert missing.returncode == 2 and missing.stdout == ""
+    calm = tmp_path / "calm.tsv"
+    calm.write_text("text\tintent\tlang\turgent\nhello\tgreet\ten\t0\n", encoding="utf-8")
+    result = _maak_bench("--urgent-file", str(calm))
+    assert result.returncode == 2 and "no urgent message" in result.stderr
+    broken = tmp_path / "broken.tsv"
+    broken.write_bytes(b"\xff\xfe\x00garbage")
+    assert _maak_bench("--urgent-file", str(broken)).returncode == 2
+
+
 def _processes_with(marker: str) -> list[int]:
     """Processes whose environment mentions `marker`."""
     found = []
@@ -188,4 +217,34 @@ def test_bench_handoff_end_to_end(model: Path, tmp_path: Path) -> None:
     assert set(report["processes"]) == {"gateway", "rasa", "actions"}
     assert all(p["rss_mb"] for p in report["processes"].values())
     assert report["bench_cpu_s"] >= 0
+    assert _processes_with(str(tmp_path)) == [], "maak bench left processes running"
+
+
+def test_bench_urgent_file_end_to_end(model: Path, tmp_path: Path) -> None:
+    """`maak bench --urgent-file` tells how each urgent message's case opened, by the set's labels.
+
+    The labels here are the test's: the bench trusts them, so a calm message labelled urgent shows
+    as "one tap away" (the violence path asks the safety question) and a greeting as missed.
+    """
+    labelled = tmp_path / "set.tsv"
+    labelled.write_text(
+        "text\tintent\tlang\turgent\tkind\n"
+        "he is hitting me right now and he has a knife\timmediate_danger\ten\t1\tweapon\n"
+        "my husband hits me when he drinks\timmediate_danger\ten\t1\tviolence_now\n"
+        "good morning\timmediate_danger\ten\t1\thiding\n"
+        "what time does the bank open\tout_of_scope\ten\t0\toff_topic\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "bench", "--urgent-file", str(labelled)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]  # one urgent message missed
+    report = json.loads(result.stdout)
+    assert report["benchmark"] == "urgent_file" and report["messages"] == 3
+    assert (report["at_once"], report["after_question"]) == (1, 1)
+    assert report["missed"] == [{"lang": "en", "kind": "hiding"}]
+    assert "good morning" not in result.stdout
     assert _processes_with(str(tmp_path)) == [], "maak bench left processes running"

@@ -143,6 +143,23 @@ async def test_questions_are_oriented_to_the_right_service(stack, conv, topic, i
         assert said(replies, "utter_services_found", lang), texts(replies)
 
 
+@pytest.mark.parametrize(
+    "topic, intro", [("legal", "utter_legal_intro"), ("shelter", "utter_shelter_intro"), ("health", "utter_health_intro")]
+)
+async def test_a_question_that_names_violence_asks_first_whether_she_is_safe(stack, topic, intro):
+    fr = conversation("fr")
+    async with ChatClient(stack.url) as chat:
+        await chat.say(fr["greet"])
+        # The question as the NLU reads "… il me frappe": its intent and the form of violence it names.
+        replies = await chat.say(f'/ask_{topic}{{"violence_type": "physical"}}')
+        assert said(replies, intro, "fr") and said(replies, "utter_ask_safe_now", "fr"), texts(replies)
+        assert "/immediate_danger" in payloads(replies) and len(payloads(replies)) <= 3
+        replies = await chat.say(fr["yes"])
+        assert said(replies, "utter_ask_region", "fr"), texts(replies)
+        replies = await chat.say(fr["city"])
+        assert said(replies, "utter_services_found", "fr"), texts(replies)
+
+
 async def test_numbers_at_any_point(stack, conv):
     lang = conv["lang"]
     async with ChatClient(stack.url) as chat:

@@ -52,8 +52,34 @@ def test_clear_messages_are_read_as_a_person_would(text: str, outcome: str) -> N
     assert assess(text).outcome == outcome
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "violence_type", "expected"),
+    [
+        # Unclear words that name a form of violence: listen and ask whether she is safe now.
+        ("wach normal ki yakhod lflous dyali kolha", "nlu_fallback", "economic", "report_violence"),
+        ("wach normal ki yakhod lflous dyali kolha", "out_of_scope", "economic", "report_violence"),
+        # Unclear words that name none stay unclear; a clear intent stays what it is.
+        ("comment faire un gâteau", "nlu_fallback", None, "nlu_fallback"),
+        ("je cherche un avocat pour le divorce", "ask_legal", "psychological", "ask_legal"),
+    ],
+)
+def test_an_unclear_message_that_names_violence_takes_the_violence_path(
+    text: str, intent: str, violence_type: str | None, expected: str
+) -> None:
+    from rasa.shared.nlu.training_data.message import Message
+
+    from nlu.components import DangerDetector
+
+    entities = [{"entity": "violence_type", "value": violence_type}] if violence_type else []
+    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.4}, "entities": entities})
+    DangerDetector().process([message])
+    assert message.get("intent")["name"] == expected
+    assert message.get("urgent") is False
+
+
 def test_empty_messages_are_nothing_urgent() -> None:
-    for text in ("", "   ", "\n"):
+    # "?" and "..." have no words to read: nothing urgent, and not "I must stop" either.
+    for text in ("", "   ", "\n", "?", "...", "!!"):
         decision = assess(text)
         assert decision.outcome == "none" and not decision.urgent
 
@@ -116,7 +142,8 @@ def test_the_last_blind_set_keeps_its_urgent_recall(lang: str) -> None:
     rows = [row for path in sorted(READ_DIR.glob("*.tsv")) for row in read_tsv(path) if row["lang"] == lang]
     urgent = [row["text"] for row in rows if row["urgent"] == "1"]
     missed = [text for text in urgent if not assess(text).urgent]
-    assert len(urgent) >= 40 and len(missed) <= 0.02 * len(urgent), missed
+    first = yaml.safe_load((READ_DIR / "first_reading.yml").read_text(encoding="utf-8"))["missed"][lang]
+    assert len(urgent) >= 40 and len(missed) <= first, missed
 
 
 @pytest.mark.parametrize(

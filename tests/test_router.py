@@ -21,6 +21,7 @@ from bot.router import Router
 from bot.store import Store, contacts, utcnow
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OutboundMessage
+from handoff.callback import callback_windows
 from handoff.cases import CaseQueue
 from handoff.oncall import OnCall
 from tests.fakes import FakeRasa, serve
@@ -176,6 +177,29 @@ async def test_an_interruption_during_a_handoff_is_the_quick_exit_and_the_case_s
     assert {"maak": "quick_exit"} in [m.custom for _, m in channel.sent]
     assert rasa.received == []
     assert store.open_case_for(conv())["id"] == case["id"]  # still open for her counsellor
+
+
+async def test_after_an_interruption_nobody_writes_first_until_she_writes_again(setup):
+    router, store, queue, channel, rasa = setup
+    case = await queue.open_case(conv(), channel="webchat", priority="urgent")
+    await queue.update(case["id"], callback_window="anytime")
+    await queue.claim(case["id"], "counsellor-1")
+    await router.handle(message("someone is coming i have to stop"))
+    # Marked: a counsellor's message, even a minute later, needs her to confirm it goes against this.
+    assert store.open_case_for(conv())["callback_window"] == "stopped"
+    assert callback_windows().refusal("stopped", utcnow(), utcnow()) == {
+        "reason": "callback_stopped", "window": "stopped"}
+    await router.handle(message("c bon il est parti"))
+    # She is back: a reply while she is here is fine; once she is gone, nobody writes first.
+    assert store.open_case_for(conv())["callback_window"] == "none"
+
+
+async def test_an_interruption_before_a_counsellor_joins_marks_her_case_too(setup):
+    router, store, queue, channel, rasa = setup
+    await queue.open_case(conv(), channel="webchat", priority="urgent")
+    rasa.replies = [{"text": "ok"}]
+    await router.handle(message("stop"))
+    assert store.open_case_for(conv())["callback_window"] == "stopped"
 
 
 async def test_forget_instruction_from_the_dialogue_erases_after_the_reply(setup):

@@ -107,7 +107,9 @@ ATTACHMENTS = {
                     "is_animated": False, "is_video": False}
     },
     "voice": {"voice": {"file_id": "AwAD", "file_unique_id": "AgAE", "duration": 3, "mime_type": "audio/ogg"}},
-    "document": {"document": {"file_id": "BQAD", "file_unique_id": "AgAF", "file_name": "cv.pdf", "mime_type": "application/pdf"}},
+    "document": {
+        "document": {"file_id": "BQAD", "file_unique_id": "AgAF", "file_name": "cv.pdf", "mime_type": "application/pdf"}
+    },
     "location": {"location": {"latitude": 33.5731, "longitude": -7.5898}},
     "venue": {"venue": {"location": {"latitude": 33.57, "longitude": -7.58}, "title": "Café", "address": "Bd Zerktouni"},
               "location": {"latitude": 33.57, "longitude": -7.58}},

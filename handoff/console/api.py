@@ -48,7 +48,7 @@ def outcomes() -> list[dict[str, Any]]:
     """The outcome codes of handoff/outcomes.yml, checked."""
     entries = yaml.safe_load(OUTCOMES_FILE.read_text(encoding="utf-8"))["outcomes"]
     for entry in entries:
-        if not isinstance(entry.get("code"), str) or not all(entry.get("label", {}).get(l) for l in ("fr", "ar", "en")):
+        if not isinstance(entry.get("code"), str) or not all(entry.get("label", {}).get(tag) for tag in ("fr", "ar", "en")):
             raise ValueError(f"{OUTCOMES_FILE.name}: every outcome needs a code and fr, ar, en labels: {entry!r}")
     return [{"code": e["code"], "label": e["label"]} for e in entries]
 

@@ -565,6 +565,7 @@
   // Her callback choice: the server refuses a first message against it until the counsellor confirms.
   function againstHerChoice(e) {
     var reason = e.status === 409 && e.data ? e.data.reason : null;
+    if (reason === "callback_stopped") { return t("callbackStopped"); }
     if (reason === "callback_none") { return t("callbackNone"); }
     if (reason === "callback_window") {
       return t("callbackWindow", { window: label("cb_", e.data.window), hours: e.data.hours || "" });
