@@ -30,7 +30,7 @@ from facts import LANGS
 from handoff.callback import NONE, STOPPED, callback_windows
 from handoff.cases import CaseQueue
 from nlu.commands import command
-from nlu.danger import NOTHING, Assessment, assess
+from nlu.danger import NOTHING, assess
 from nlu.langid import LangGuess, identify
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class Router:
             await self._say(message, self._texts.get(f"callback_{'declined' if window == 'none' else 'noted'}", lang))
             return
         if case and (case["status"] == "claimed" or case["intake_done"]):
-            await self._relay(conv, message, case, text, lang, decision)
+            await self._relay(conv, message, case, text, lang)
             return
         if case:
             await self._queue.append(case, "user", text)
@@ -210,14 +210,15 @@ class Router:
         if forget:
             await self._forget(conv, case)
 
-    async def _relay(
-        self, conv: str, message: InboundMessage, case: dict[str, Any], text: str, lang: str, decision: Assessment
-    ) -> None:
+    async def _relay(self, conv: str, message: InboundMessage, case: dict[str, Any], text: str, lang: str) -> None:
         """A counsellor has her case (or will): her words go to the case; only the safety commands answer.
 
-        An interruption ("he's coming, I have to stop") is the stop word in other words: the quick exit.
+        An interruption read in her words ("he's coming") reaches her counsellor as she wrote it and
+        marks the case so that nobody writes first (`_mark_presence`), without the quick exit: a
+        short reply misread as one ("safi") must not throw her out of the chat mid-conversation.
+        The stop word is the quick exit.
         """
-        wanted = "stop" if decision.interruption else command(text)
+        wanted = command(text)
         if wanted == "forget_me":
             await self._say(message, self._texts.get("forgotten", lang))
             await self._forget(conv, case)

@@ -168,15 +168,17 @@ async def test_stop_and_forget_work_during_a_handoff(setup):
     assert rasa.received == []
 
 
-async def test_an_interruption_during_a_handoff_is_the_quick_exit_and_the_case_stays(setup):
+async def test_an_interruption_during_a_handoff_reaches_her_counsellor_and_the_case_stays(setup):
     router, store, queue, channel, rasa = setup
     case = await queue.open_case(conv(), channel="webchat", priority="urgent")
     await queue.claim(case["id"], "counsellor-1")
     channel.sent.clear()
     await router.handle(message("someone is coming i have to stop"))
-    assert {"maak": "quick_exit"} in [m.custom for _, m in channel.sent]
+    # Her counsellor reads it as she wrote it; no bot words and no quick exit in a human's chat.
+    assert [m.custom for _, m in channel.sent] == [{"maak": "received"}]
     assert rasa.received == []
     assert store.open_case_for(conv())["id"] == case["id"]  # still open for her counsellor
+    assert len(store.case_messages(case["id"])) == 1  # her words, kept (encrypted) for the counsellor
 
 
 async def test_after_an_interruption_nobody_writes_first_until_she_writes_again(setup):
