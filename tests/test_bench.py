@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,11 @@ def test_service_pids_finds_the_children_by_role() -> None:
     # A child that looks like the gateway to /proc (`python -m bot gateway` with a bogus argument).
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "-m", "bot", "gateway"])
     try:
+        # Until the child has exec'd, /proc shows it with its parent's command line: a busy
+        # machine can take a moment.
+        deadline = time.monotonic() + 10
+        while service_pids(os.getpid()) != {"gateway": child.pid} and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert service_pids(os.getpid()) == {"gateway": child.pid}
     finally:
         child.kill()
