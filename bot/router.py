@@ -139,7 +139,8 @@ class Router:
         text = clean_text(message.text)
         guess = identify(text) if text else None
         clear = guess.tag if guess is not None and guess.reliable else None
-        decision = NOTHING if callback_window(text) else assess(text)
+        window = callback_window(text)
+        decision = NOTHING if window else assess(text)
         if decision.urgent:
             # Danger in her words: counsellors see her case before anything else is done for her,
             # whatever the load on the store and on Rasa.
@@ -162,17 +163,17 @@ class Router:
             await self._say(message, self._texts.get("empty_message", lang))
             return
 
+        wanted = command(text)
         case = await self._queue.open_case_for(conv)
         if case is not None:
-            await self._mark_presence(case, decision.interruption or command(text) == "stop")
-        window = callback_window(text)
+            await self._mark_presence(case, decision.interruption or wanted == "stop")
         if window is not None:
             if case is not None:
                 await self._queue.update(case["id"], callback_window=window)
             await self._say(message, self._texts.get(f"callback_{'declined' if window == 'none' else 'noted'}", lang))
             return
         if case and (case["status"] == "claimed" or case["intake_done"]):
-            await self._relay(conv, message, case, text, lang)
+            await self._relay(conv, message, case, text, lang, wanted)
             return
         if case:
             await self._queue.append(case, "user", text)
@@ -210,15 +211,16 @@ class Router:
         if forget:
             await self._forget(conv, case)
 
-    async def _relay(self, conv: str, message: InboundMessage, case: dict[str, Any], text: str, lang: str) -> None:
+    async def _relay(
+        self, conv: str, message: InboundMessage, case: dict[str, Any], text: str, lang: str, wanted: str | None
+    ) -> None:
         """A counsellor has her case (or will): her words go to the case; only the safety commands answer.
 
         An interruption read in her words ("he's coming") reaches her counsellor as she wrote it and
         marks the case so that nobody writes first (`_mark_presence`), without the quick exit: a
         short reply misread as one ("safi") must not throw her out of the chat mid-conversation.
-        The stop word is the quick exit.
+        The stop word is the quick exit. `wanted` is the safety command in her words, if any.
         """
-        wanted = command(text)
         if wanted == "forget_me":
             await self._say(message, self._texts.get("forgotten", lang))
             await self._forget(conv, case)
