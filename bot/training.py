@@ -13,8 +13,8 @@ from bot.settings import PROJECT_ROOT
 
 # What a trained model depends on: Rasa's configuration, the training data, and what shapes the
 # features (the tokenizer's normalisation and the word lists it reads). The lexicons, the
-# danger-now classifier (`nlu/urgency.npz`, trained by `ensure_urgency_model`) and the
-# language identifier act only when a message is parsed, so editing them needs no new model.
+# danger-now classifier and the dialect model (`nlu/*.npz`, trained by `ensure_own_models`) and
+# the language identifier act only when a message is parsed, so editing them needs no new model.
 TRAINING_INPUTS = (
     "config.yml",
     "domain.yml",
@@ -66,26 +66,32 @@ def rasa_process_environment(extra: dict[str, str] | None = None) -> dict[str, s
     return env
 
 
-def ensure_urgency_model(force: bool = False, quiet: bool = False) -> None:
-    """The danger-now classifier (`nlu/urgency.npz`), trained again when its data changed."""
-    from nlu import urgency_training
+def ensure_own_models(force: bool = False, quiet: bool = False) -> None:
+    """The danger-now classifier (`nlu/urgency.npz`) and the dialect model (`nlu/dialect.npz`),
+    each trained again when its data changed."""
+    from nlu import training as nlu_training
 
-    if urgency_training.is_current() and not force:
-        return
-    started = time.monotonic()
-    if not quiet:
-        print("maak: training the danger-now classifier…", file=sys.stderr)
-    model = urgency_training.train()
-    if not quiet:
-        print(f"maak: danger-now classifier trained in {time.monotonic() - started:.0f} s "
-              f"(thresholds {model.thresholds.urgent:.2f}, now {model.thresholds.now:.2f})", file=sys.stderr)
+    def say(text: str) -> None:
+        if not quiet:
+            print(f"maak: {text}", file=sys.stderr)
+
+    if force or not nlu_training.urgency_is_current():
+        started = time.monotonic()
+        say("training the danger-now classifier…")
+        limits = nlu_training.train_urgency().thresholds
+        say(f"danger-now classifier trained in {time.monotonic() - started:.0f} s "
+            f"(thresholds {limits.urgent:.2f}, now {limits.now:.2f}, harm {limits.harm:.2f})")
+    if force or not nlu_training.dialect_is_current():
+        started = time.monotonic()
+        nlu_training.train_dialect()
+        say(f"dialect model trained in {time.monotonic() - started:.0f} s")
 
 
 def ensure_model(models_dir: Path, force: bool = False, quiet: bool = False) -> Path:
     """The model matching the current data, trained first if there is none."""
-    from nlu.urgency_training import write_rasa_examples
+    from nlu.training import write_rasa_examples
 
-    ensure_urgency_model(force=force, quiet=quiet)
+    ensure_own_models(force=force, quiet=quiet)
     target = model_for_data(models_dir)
     if target.exists() and not force:
         return target

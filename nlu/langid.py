@@ -5,7 +5,8 @@ the decision rests on our own signals, read from `nlu/lexicon/language_markers.y
 
 * the script (Arabic letters against Latin letters) picks the family: ar/ary or ary-Latn/fr/en;
 * in Arabic script, Darija words and verb shapes (ديال، بغيت، كيضربني، ماكنعرفش) against MSA ones
-  (هل، أريد، سوف، الآن) and MSA spelling habits (tanween, written hamza);
+  (هل، أريد، سوف، الآن) and MSA spelling habits (tanween, written hamza); a message with none of
+  them is read by the dialect model (`nlu.dialect`);
 * in Latin script, Darija words (compared by canonical Arabizi spelling), digits inside words
   (3afak, m3a, sm7li) and Darija verb shapes against French and English word lists, elisions
   (j'ai, l'homme) and contractions (don't).
@@ -32,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from nlu.dialect import default_model as default_dialect_model
 from nlu.normalise import ARABIC_VARIANTS, arabizi_canon, fold, has_arabizi_digit
 
 TAGS: tuple[str, ...] = ("ar", "ary", "ary-Latn", "fr", "en")
@@ -241,20 +243,22 @@ def _score_arabic(text: str, markers: Markers) -> dict[str, float]:
     return scores
 
 
-def _identify_arabic(text: str, markers: Markers, n_words: int) -> LangGuess:
+def _identify_arabic(text: str, markers: Markers) -> LangGuess:
     scores = _score_arabic(text, markers)
-    # A tie with some Darija evidence goes to Darija: its writers mix in MSA words, not the reverse.
-    if scores["ary"] > 0 and scores["ary"] >= scores["ar"]:
+    if max(scores.values()) < _STRONG / 2:
+        # No listed word, at most a spelling habit: short comments ("الله يخلف عليك سيدي محمد") are
+        # as often Darija as MSA, so the dialect model, which has read every Arabic-script message
+        # of the training data, decides instead of a default.
+        darija = default_dialect_model().darija_probability(text)
+        confidence = round(max(darija, 1.0 - darija), 3)
+        return LangGuess("ary" if darija >= 0.5 else "ar", confidence, confidence >= RELIABLE_CONFIDENCE)
+    # A tie goes to Darija: its writers mix in MSA words, not the reverse.
+    if scores["ary"] >= scores["ar"]:
         tag, top, second = "ary", scores["ary"], scores["ar"]
-    elif scores["ar"] > scores["ary"]:
-        tag, top, second = "ar", scores["ar"], scores["ary"]
     else:
-        # Darija chat nearly always shows one of its function words within a few words; their
-        # absence from a longer message leans to MSA, the more so the longer it is (reliable from
-        # four words on).
-        tag, top, second = "ar", min(1.0, 0.25 * max(0, n_words - 2)), 0.0
+        tag, top, second = "ar", scores["ar"], scores["ary"]
     confidence = _confidence(top, second)
-    return LangGuess(tag, confidence, confidence >= RELIABLE_CONFIDENCE and top > 0)
+    return LangGuess(tag, confidence, confidence >= RELIABLE_CONFIDENCE)
 
 
 def _latin_tokens(text: str) -> list[str]:
@@ -414,5 +418,5 @@ def identify(text: str, markers: Markers | None = None, default: str = "fr") -> 
             return _unreliable(default if default in ("ar", "ary") else "ary")
         return _unreliable(default if default in ("ary-Latn", "fr", "en") else "fr")
     if arabic > latin:
-        return _identify_arabic(stripped, markers, len(folded))
+        return _identify_arabic(stripped, markers)
     return _identify_latin(stripped, markers)

@@ -1,7 +1,8 @@
-"""The danger-now classifier: two linear models over every message, in every language tag.
+"""The danger-now classifier: three linear models over every message, in every language tag.
 
-Urgency is its own decision, not one intent among twenty. The first model is a softmax over four
-outcomes read from the whole message —
+Urgency is its own decision, not one intent among twenty. A message is urgent when three
+questions are all answered yes. The *outcome* model, a softmax over the whole message, says what
+it is —
 
 * `none`: nothing urgent (ordinary questions, violence that is over, he is away now);
 * `danger`: she, or someone with her, is in danger now or in the next hours;
@@ -9,64 +10,40 @@ outcomes read from the whole message —
 * `interruption`: she has to stop writing ("someone is coming"): the quick exit, never the
   urgent reply.
 
-The second, the *now* model, is trained only on messages that speak of harm: danger now against
-the same words with a distance (years ago, he is away now, a threat with no time, an everyday
-"help!"). Among messages that all speak of violence, what tells them apart is time and place, so
-those cues weigh there instead of drowning under the violence words; a message is urgent when
-both models say so.
+The *now* model learns danger now against the same words with a distance (years ago, he is away
+now, a threat with no time, an everyday "help!") and against ordinary messages, never against
+interruptions or other requests. Among messages that all speak of violence, what tells them apart
+is time and place, so those cues weigh there instead of drowning under the violence words.
 
-Features are hashed, so the model is two plain arrays: words and word pairs of the canonical
-form (Arabizi and Arabic spellings unified by `nlu.normalise`), and character 3–5-grams inside
-words, which carry misspellings and Arabic words with glued prefixes. Reading the model needs
-only NumPy, so the gateway, Rasa's components and `maak parse` load the same file in either
-environment; training (`train`) also needs scikit-learn and runs where Rasa is installed.
+The *harm* model asks whether the message speaks of harm at all — violence, danger, self-harm,
+whenever it happened — against ordinary messages (a bank card, a train, a comment on the news).
+Ordinary public text is far more varied than any training set, and on words it has never seen
+the outcome model can lean on common endings that danger messages happen to share; the harm model
+is trained on thousands of ordinary messages, so its "no" holds where the outcome model guesses.
+
+The models read the hashed features of `nlu.features`, so they are plain arrays: reading needs
+only NumPy, and the gateway, Rasa's components and `maak parse` load the same file in either
+environment; fitting (`fit`) also needs scikit-learn and runs where Rasa is installed.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import math
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nlu.normalise import fold, normalise_token
+from nlu.features import DIMENSIONS, digest, features, logistic, matrix, scores, sigmoid
 
 MODEL_PATH = Path(__file__).parent / "urgency.npz"
 OUTCOMES: tuple[str, ...] = ("none", "danger", "self_harm", "interruption")
 URGENT_OUTCOMES = frozenset({"danger", "self_harm"})
-DIMENSIONS = 1 << 18
-# Longer messages add nothing to the decision but cost time: the first words are what she said.
-MAX_CHARS = 1000
 
 
 class UrgencyModelError(ValueError):
     """The model file is missing or does not match this code."""
-
-
-def _hashed(feature: str) -> int:
-    return zlib.crc32(feature.encode("utf-8")) & (DIMENSIONS - 1)
-
-
-def features(text: str) -> list[int]:
-    """Hashed feature indices of a message (deduplicated; empty for an empty message)."""
-    words = [normalise_token(w) for w in fold(text[:MAX_CHARS]).split()]
-    words = [part for w in words for part in w.split() if part]
-    found: set[str] = set()
-    for i, word in enumerate(words):
-        found.add("w:" + word)
-        if i:
-            found.add("b:" + words[i - 1] + " " + word)
-        padded = f"<{word}>"
-        for n in (3, 4, 5):
-            found.update("c:" + padded[j : j + n] for j in range(len(padded) - n + 1))
-    if words:
-        found.add("n:" + str(min(len(words), 8)))  # very short and long messages behave apart
-    return sorted({_hashed(f) for f in found})
 
 
 @dataclass(frozen=True)
@@ -75,15 +52,22 @@ class Thresholds:
 
     urgent: float
     now: float
+    harm: float
+
+
+# The two yes/no models, in the order of their rows in the model file.
+GATES: tuple[str, ...] = ("now", "harm")
 
 
 @dataclass(frozen=True)
 class Reading:
-    """What the model reads in one message: the outcome and the probability of each."""
+    """What the models read in one message: the outcome and the probability of each, and the
+    probabilities that harm is happening now or imminent (`now`) and that it speaks of harm."""
 
     outcome: str
     probabilities: dict[str, float]
-    now: float  # the now model's probability that harm is happening now or imminent
+    now: float
+    harm: float
 
     @property
     def urgent_probability(self) -> float:
@@ -91,18 +75,18 @@ class Reading:
 
 
 class UrgencyModel:
-    """The trained weights, their decision threshold, and the hash of the data they came from."""
+    """The trained weights, their decision thresholds, and the hash of the data they came from."""
 
-    def __init__(self, weights: np.ndarray, bias: np.ndarray, now: np.ndarray, now_bias: float,
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, gates: np.ndarray, gate_bias: np.ndarray,
                  thresholds: Thresholds, data_hash: str) -> None:
         if weights.shape != (len(OUTCOMES), DIMENSIONS) or bias.shape != (len(OUTCOMES),):
             raise UrgencyModelError(f"urgency model: weights {weights.shape} do not fit {len(OUTCOMES)} outcomes")
-        if now.shape != (DIMENSIONS,):
-            raise UrgencyModelError(f"urgency model: now weights {now.shape} do not fit {DIMENSIONS} features")
+        if gates.shape != (len(GATES), DIMENSIONS) or gate_bias.shape != (len(GATES),):
+            raise UrgencyModelError(f"urgency model: gate weights {gates.shape} do not fit {GATES}")
         self.weights = weights.astype(np.float32)
         self.bias = bias.astype(np.float32)
-        self.now = now.astype(np.float32)
-        self.now_bias = float(now_bias)
+        self.gates = gates.astype(np.float32)
+        self.gate_bias = gate_bias.astype(np.float32)
         self.thresholds = thresholds
         self.data_hash = data_hash
 
@@ -114,10 +98,10 @@ class UrgencyModel:
                 outcomes = tuple(str(o) for o in data["outcomes"])
                 if outcomes != OUTCOMES:
                     raise UrgencyModelError(f"urgency model {source}: outcomes {outcomes} differ from {OUTCOMES}")
-                thresholds = Thresholds(float(data["threshold"]), float(data["now_threshold"]))
-                return cls(data["weights"], data["bias"], data["now"], float(data["now_bias"]), thresholds,
+                thresholds = Thresholds(*(float(v) for v in data["thresholds"]))
+                return cls(data["weights"], data["bias"], data["gates"], data["gate_bias"], thresholds,
                            str(data["data_hash"]))
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, TypeError) as exc:
             raise UrgencyModelError(f"urgency model {source}: cannot be read ({type(exc).__name__})") from exc
 
     def save(self, path: Path | None = None) -> None:
@@ -125,33 +109,32 @@ class UrgencyModel:
             path or MODEL_PATH,
             weights=self.weights.astype(np.float16),
             bias=self.bias,
-            now=self.now.astype(np.float16),
-            now_bias=np.float32(self.now_bias),
-            threshold=np.float32(self.thresholds.urgent),
-            now_threshold=np.float32(self.thresholds.now),
+            gates=self.gates.astype(np.float16),
+            gate_bias=self.gate_bias,
+            thresholds=np.array([self.thresholds.urgent, self.thresholds.now, self.thresholds.harm], np.float32),
             data_hash=np.str_(self.data_hash),
             outcomes=np.array(OUTCOMES),
         )
 
     def read(self, text: str) -> Reading:
-        """The outcome: urgent when the urgent outcomes together pass their threshold and the
-        now model passes its own."""
-        index = features(text)
-        if not index:
+        """The outcome: urgent when the urgent outcomes together pass their threshold and the now
+        and harm models pass theirs."""
+        found = features(text)
+        if not found:
             # Nothing to read ("?", "...", an emoji): the biases alone would pick whichever outcome
             # the class balancing favoured, and "?" during a counsellor's chat is not "I must stop".
-            return Reading("none", {o: float(o == "none") for o in OUTCOMES}, 0.0)
-        scale = 1.0 / math.sqrt(len(index))
-        scores = self.weights[:, index].sum(axis=1) * scale + self.bias
-        scores = np.exp(scores - scores.max())
-        probabilities = {o: float(v) for o, v in zip(OUTCOMES, scores / scores.sum())}
-        now = 1.0 / (1.0 + math.exp(-(float(self.now[index].sum()) * scale + self.now_bias)))
+            return Reading("none", {o: float(o == "none") for o in OUTCOMES}, 0.0, 0.0)
+        outcome_scores = scores(self.weights, self.bias, found)
+        outcome_scores = np.exp(outcome_scores - outcome_scores.max())
+        probabilities = {o: float(v) for o, v in zip(OUTCOMES, outcome_scores / outcome_scores.sum())}
+        now, harm = (float(v) for v in sigmoid(scores(self.gates, self.gate_bias, found)))
         urgent = probabilities["danger"] + probabilities["self_harm"]
-        if urgent >= self.thresholds.urgent and now >= self.thresholds.now:
+        limits = self.thresholds
+        if urgent >= limits.urgent and now >= limits.now and harm >= limits.harm:
             outcome = "self_harm" if probabilities["self_harm"] > probabilities["danger"] else "danger"
         else:
             outcome = "interruption" if probabilities["interruption"] > probabilities["none"] else "none"
-        return Reading(outcome, probabilities, now)
+        return Reading(outcome, probabilities, now, harm)
 
 
 @functools.lru_cache(maxsize=1)
@@ -172,69 +155,69 @@ class Example:
     lang: str = ""
     kind: str = ""
     source: str = ""
+    intent: str = ""
 
 
 def examples_hash(examples: Iterable[Example]) -> str:
     """A digest of the training examples (order-independent), stored in the model file."""
-    digest = hashlib.sha256()
-    for line in sorted(f"{e.outcome}\t{e.kind}\t{e.text}" for e in examples):
-        digest.update(line.encode("utf-8") + b"\n")
-    return digest.hexdigest()[:16]
+    return digest(f"{e.outcome}\t{e.intent}\t{e.kind}\t{e.text}" for e in examples)
 
 
-def _matrix(texts: Sequence[str]):  # type: ignore[no-untyped-def]
-    from scipy.sparse import csr_matrix
-
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    for r, text in enumerate(texts):
-        index = features(text)
-        rows.extend([r] * len(index))
-        cols.extend(index)
-        vals.extend([1.0 / math.sqrt(len(index))] * len(index) if index else [])
-    return csr_matrix((vals, (rows, cols)), shape=(len(texts), DIMENSIONS), dtype=np.float32)
-
-
-# Kinds of message that speak of harm without danger now (DANGER.md): the now model learns them
-# against danger now.
-NOT_NOW_KINDS = frozenset(
-    {"past_violence", "away_now", "fear_no_time", "numbers_in_case", "survivor_request", "everyday_urgency"}
-)
+# Kinds of message that are not danger now, which the now model learns against danger now: harm
+# with a distance (DANGER.md) and ordinary messages, whose "now" and "tonight" are no danger.
+NOT_NOW_KINDS = frozenset({
+    "past_violence", "away_now", "fear_no_time", "numbers_in_case", "survivor_request", "everyday_urgency",
+    "off_topic", "plain",
+})
+# What the harm model learns: messages that speak of harm (danger now, violence reported, harm with
+# a distance) against messages of ordinary life (an everyday "help!" included).
+HARM_KINDS = frozenset({"past_violence", "away_now", "fear_no_time", "numbers_in_case", "survivor_request"})
+HARM_INTENT = "report_violence"
+ORDINARY_INTENTS = frozenset({
+    "greet", "goodbye", "thank", "affirm", "deny", "request_human", "bot_challenge", "give_location",
+    "seek_job", "seek_training", "start_business", "out_of_scope",
+})
 # Inverse regularisation, read off held-out writers' sets: the outcome model gains with weak
-# regularisation (many rare n-grams carry the kinds), the now model with more (fewer examples).
+# regularisation (many rare n-grams carry the kinds), the yes/no models with more.
 OUTCOME_C = 1024.0
-NOW_C = 64.0
+GATE_C = 64.0
 
 
-def _logistic(matrix, labels: np.ndarray, c: float):  # type: ignore[no-untyped-def]
-    """A logistic regression with balanced classes, so that rarer outcomes weigh as much."""
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
+def speaks_of_harm(example: Example) -> bool | None:
+    """The harm model's label: True, False, or None for a message it does not learn from (an
+    interruption, a question about shelter or the law, which may or may not speak of harm)."""
+    if example.outcome in URGENT_OUTCOMES or example.kind in HARM_KINDS or example.intent == HARM_INTENT:
+        return True
+    return False if example.intent in ORDINARY_INTENTS else None
 
-    counts = np.bincount(labels).astype(float)
-    weight = (len(labels) / (np.count_nonzero(counts) * np.maximum(counts, 1)))[labels]
-    classifier = LogisticRegression(C=c, max_iter=1000, solver="lbfgs")
-    # One thread: on a small machine BLAS threads only fight each other (and the gateway).
-    with threadpool_limits(1):
-        classifier.fit(matrix, labels, sample_weight=weight)
-    return classifier
+
+def _gate_labels(examples: Sequence[Example]) -> dict[str, dict[int, bool]]:
+    """Per yes/no model, the examples it learns from and their labels."""
+    now = {i: e.outcome in URGENT_OUTCOMES for i, e in enumerate(examples)
+           if e.outcome in URGENT_OUTCOMES or e.kind in NOT_NOW_KINDS}
+    harm = {i: label for i, e in enumerate(examples) if (label := speaks_of_harm(e)) is not None}
+    return {"now": now, "harm": harm}
 
 
 def fit(examples: Sequence[Example], thresholds: Thresholds) -> UrgencyModel:
-    """Both models, trained on the examples (scikit-learn), as an `UrgencyModel`."""
-    matrix = _matrix([e.text for e in examples])
+    """The three models, trained on the examples (scikit-learn), as an `UrgencyModel`."""
+    features_matrix = matrix([e.text for e in examples])
     labels = np.array([OUTCOMES.index(e.outcome) for e in examples])
-    outcomes = _logistic(matrix, labels, OUTCOME_C)
+    outcomes = logistic(features_matrix, labels, OUTCOME_C)
     weights = np.zeros((len(OUTCOMES), DIMENSIONS), dtype=np.float32)
     bias = np.full(len(OUTCOMES), -30.0, dtype=np.float32)  # an outcome with no example is never read
     for row, label in enumerate(outcomes.classes_):
         weights[label] = outcomes.coef_[row]
         bias[label] = outcomes.intercept_[row]
 
-    harm = [i for i, e in enumerate(examples) if e.outcome in URGENT_OUTCOMES or e.kind in NOT_NOW_KINDS]
-    now_labels = np.array([int(examples[i].outcome in URGENT_OUTCOMES) for i in harm])
-    if len(set(now_labels)) < 2:
-        raise ValueError("the now model needs messages of danger now and of harm that is not now")
-    now = _logistic(matrix[harm], now_labels, NOW_C)
-    return UrgencyModel(weights, bias, now.coef_[0], float(now.intercept_[0]), thresholds, examples_hash(examples))
+    gates = np.zeros((len(GATES), DIMENSIONS), dtype=np.float32)
+    gate_bias = np.zeros(len(GATES), dtype=np.float32)
+    chosen_by_gate = _gate_labels(examples)
+    for row, name in enumerate(GATES):
+        chosen = chosen_by_gate[name]
+        gate_labels = np.array([int(v) for v in chosen.values()])
+        if len(set(gate_labels)) < 2:
+            raise ValueError(f"the {name} model needs examples of both answers")
+        gate = logistic(features_matrix[list(chosen)], gate_labels, GATE_C)
+        gates[row], gate_bias[row] = gate.coef_[0], gate.intercept_[0]
+    return UrgencyModel(weights, bias, gates, gate_bias, thresholds, examples_hash(examples))

@@ -8,17 +8,19 @@ import numpy as np
 import pytest
 import yaml
 
-from nlu import urgency_training
+from nlu import training as nlu_training
 from nlu.danger import assess
-from nlu.urgency import DIMENSIONS, OUTCOMES, UrgencyModel, UrgencyModelError, default_model, features
-from nlu.urgency_training import KINDS_DIR, TrainingDataError, read_tsv
+from nlu.features import DIMENSIONS, features
+from nlu.urgency import OUTCOMES, UrgencyModel, UrgencyModelError, default_model
+from nlu.training import KINDS_DIR, TrainingDataError, read_tsv
 
 LANGS = {"ar", "ary", "ary-Latn", "fr", "en"}
 
 
-def test_the_shipped_model_is_trained_on_todays_data() -> None:
+def test_the_shipped_models_are_trained_on_todays_data() -> None:
     # Editing nlu/data without `maak train` would ship a decision that never saw the edit.
-    assert urgency_training.is_current(), "run `maak train`: nlu/urgency.npz is older than nlu/data"
+    assert nlu_training.urgency_is_current(), "run `maak train`: nlu/urgency.npz is older than nlu/data"
+    assert nlu_training.dialect_is_current(), "run `maak train`: nlu/dialect.npz is older than nlu/data"
 
 
 def test_every_kinds_file_is_valid_and_every_tag_has_every_urgent_kind() -> None:
@@ -50,6 +52,26 @@ def test_every_kinds_file_is_valid_and_every_tag_has_every_urgent_kind() -> None
 )
 def test_clear_messages_are_read_as_a_person_would(text: str, outcome: str) -> None:
     assert assess(text).outcome == outcome
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Ordinary life, with the time words and strong words that danger messages share.
+        "dim the lights in the bedroom a little bit",
+        "I need a double room from tonight until Monday please",
+        "the ATM kept my card right now what do I do",
+        "ce soir le match commence à quelle heure ?",
+        "j'ai perdu mes clés, le serrurier peut venir maintenant ?",
+        "أريد حجز طاولة لشخصين الليلة قرب النافذة",
+        "متى يصل الحوالة البنكية إلى حسابي اليوم؟",
+        "الله يرحم الوالدين على هاد الفيديو زوين بزاف",
+        "lmatch lyouma ghadi ykon sa3a tmanya f tele",
+    ],
+)
+def test_ordinary_messages_with_time_words_are_not_urgent(text: str) -> None:
+    reading = default_model().read(text)
+    assert not assess(text).urgent, (reading.probabilities, reading.now, reading.harm)
 
 
 @pytest.mark.parametrize(
@@ -124,11 +146,11 @@ def test_a_malformed_kinds_file_names_the_line(tmp_path: Path) -> None:
 
 
 def test_the_kinds_rows_reach_the_intent_classifier_once(tmp_path: Path) -> None:
-    count = urgency_training.write_rasa_examples(tmp_path / "kinds.yml")
+    count = nlu_training.write_rasa_examples(tmp_path / "kinds.yml")
     data = yaml.safe_load((tmp_path / "kinds.yml").read_text(encoding="utf-8"))
     texts = [line[2:] for block in data["nlu"] for line in block["examples"].splitlines()]
     assert count == len(texts) == len(set(texts)) > 1000
-    known = {e.text for e in urgency_training.intent_examples()}
+    known = {e.text for e in nlu_training.intent_examples()}
     assert not known & set(texts)
 
 

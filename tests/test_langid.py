@@ -173,3 +173,17 @@ def test_a_lone_greeting_leans_to_its_language_without_being_reliable(text: str,
 )
 def test_arabic_script_grammar_signs(text: str, tag: str) -> None:
     assert identify(text).tag == tag
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        # No word of either list: the dialect model reads them.
+        ("الله يخلف عليك أختي", "ary"),
+        ("تبارك الله عليك الشريف", "ary"),
+        ("يرجى تأكيد الطلب عبر البريد الإلكتروني", "ar"),
+        ("أين يقع مكتب البريد الرئيسي في المدينة", "ar"),
+    ],
+)
+def test_arabic_script_without_listed_words_is_read_by_the_dialect_model(text: str, tag: str) -> None:
+    assert identify(text).tag == tag

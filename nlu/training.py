@@ -1,4 +1,5 @@
-"""Training data and training of the danger-now classifier (`nlu.urgency`).
+"""Training data and training of Maak's own models: the danger-now classifier (`nlu.urgency`) and
+the dialect model (`nlu.dialect`), both kept in `nlu/` and trained again when their data changes.
 
 Two sources, both in `nlu/data/`:
 
@@ -8,20 +9,23 @@ Two sources, both in `nlu/data/`:
   messages written per kind of danger — and per kind of message that only sounds urgent — by
   writers who never saw the rest of the data. A `self_harm` row is the self-harm outcome.
 
-The TSV rows also train the intent classifier (`bot.training` passes them to Rasa).
+The TSV rows also train the intent classifier (`bot.training` passes them to Rasa). The dialect
+model learns every Arabic-script message of both sources, MSA (`ar`) against Darija (`ary`).
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from nlu import dialect, urgency
 from nlu.danger import URGENT_INTENT
-from nlu.urgency import MODEL_PATH, Example, Thresholds, UrgencyModel, UrgencyModelError, examples_hash, fit
+from nlu.urgency import Example, Thresholds, UrgencyModel, UrgencyModelError, examples_hash, fit
 
 DATA_DIR = Path(__file__).parent / "data"
 KINDS_DIR = DATA_DIR / "kinds"
@@ -68,7 +72,7 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
 
 def kinds_examples(directory: Path = KINDS_DIR) -> list[Example]:
     return [
-        Example(row["text"], outcome_of(row["intent"], row["kind"]), row["lang"], row["kind"], path.stem)
+        Example(row["text"], outcome_of(row["intent"], row["kind"]), row["lang"], row["kind"], path.stem, row["intent"])
         for path in sorted(directory.glob("*.tsv"))
         for row in read_tsv(path)
     ]
@@ -86,7 +90,7 @@ def _intent_blocks(path: Path) -> Iterator[tuple[str, str]]:
 
 def intent_examples(directory: Path = DATA_DIR) -> list[Example]:
     return [
-        Example(text, outcome_of(intent), "", "", path.stem)
+        Example(text, outcome_of(intent), "", "", path.stem, intent)
         for path in sorted(directory.glob("*.yml"))
         for intent, text in _intent_blocks(path)
     ]
@@ -110,29 +114,29 @@ def _folds(examples: Sequence[Example], group: Callable[[Example], str]) -> Iter
 def held_out_readings(
     examples: Sequence[Example], group: Callable[[Example], str], only: Callable[[Example], bool] = lambda e: True
 ) -> np.ndarray:
-    """Each example's (urgent, now) probabilities from models trained without its group.
+    """Each example's (urgent, now, harm) probabilities from models trained without its group.
 
     `only` picks the groups to hold out (the others are always trained on); the examples of
     groups never held out get NaN.
     """
-    readings = np.full((len(examples), 2), np.nan)
+    readings = np.full((len(examples), 3), np.nan)
     for train_rows, test_rows in _folds(examples, group):
         if not only(examples[test_rows[0]]):
             continue
         model = fit([examples[i] for i in train_rows], thresholds())
         for i in test_rows:
             reading = model.read(examples[i].text)
-            readings[i] = (reading.urgent_probability, reading.now)
+            readings[i] = (reading.urgent_probability, reading.now, reading.harm)
     return readings
 
 
 def held_out_report(examples: Sequence[Example], readings: np.ndarray, by: Callable[[Example], str]) -> list[str]:
-    """Recall and precision of the held-out readings at each urgent threshold (the now threshold
-    in use), then the share read right per group at the thresholds in use."""
+    """Recall and precision of the held-out readings at each urgent threshold (the now and harm
+    thresholds in use), then the share read right per group at the thresholds in use."""
     read = ~np.isnan(readings[:, 0])
     gold = np.array([e.outcome in ("danger", "self_harm") for e in examples])
     current = thresholds()
-    now = np.nan_to_num(readings[:, 1]) >= current.now
+    now = (np.nan_to_num(readings[:, 1]) >= current.now) & (np.nan_to_num(readings[:, 2]) >= current.harm)
     lines = []
     for value in THRESHOLDS:
         flagged = read & now & (np.nan_to_num(readings[:, 0]) >= value)
@@ -141,7 +145,8 @@ def held_out_report(examples: Sequence[Example], readings: np.ndarray, by: Calla
                      f"= {found / max(1, int((read & gold).sum())):.3f}, "
                      f"precision {found}/{int(flagged.sum())} = {found / max(1, int(flagged.sum())):.3f}")
     flagged = read & now & (np.nan_to_num(readings[:, 0]) >= current.urgent)
-    lines.append(f"per group at the thresholds in use ({current.urgent}, now {current.now}): share read right")
+    lines.append(f"per group at the thresholds in use ({current.urgent}, now {current.now}, harm {current.harm}): "
+                 "share read right")
     for name in sorted({by(e) for e, r in zip(examples, read) if r}):
         rows = [i for i, e in enumerate(examples) if read[i] and by(e) == name]
         right = sum(flagged[i] == gold[i] for i in rows)
@@ -174,17 +179,31 @@ def kind_group(example: Example) -> str:
 def thresholds() -> Thresholds:
     """The decision thresholds an operator set in `nlu/urgency.yml`."""
     data = yaml.safe_load(SETTINGS_PATH.read_text(encoding="utf-8")) or {}
-    values = [data.get(name) for name in ("threshold", "now_threshold")]
-    for name, value in zip(("threshold", "now_threshold"), values):
+    names = ("threshold", "now_threshold", "harm_threshold")
+    values = [data.get(name) for name in names]
+    for name, value in zip(names, values):
         if not isinstance(value, (int, float)) or not 0 < value < 1:
             raise TrainingDataError(f"{SETTINGS_PATH.name}: {name} must be a number between 0 and 1")
-    return Thresholds(float(values[0]), float(values[1]))
+    return Thresholds(*(float(v) for v in values))
 
 
-def train(path: Path = MODEL_PATH) -> UrgencyModel:
-    """Train on all the data and save the model, with the thresholds of `nlu/urgency.yml`."""
-    examples = all_examples()
-    model = fit(examples, thresholds())
+def train_urgency(path: Path = urgency.MODEL_PATH) -> UrgencyModel:
+    """Train the danger-now classifier on all the data and save it, with the thresholds of
+    `nlu/urgency.yml`."""
+    model = fit(all_examples(), thresholds())
+    model.save(path)
+    return model
+
+
+def dialect_data() -> tuple[list[str], list[bool]]:
+    """Every Arabic-script training message and whether it is Darija."""
+    chosen = [(e.text, (e.lang or e.source) == "ary") for e in all_examples() if (e.lang or e.source) in ("ar", "ary")]
+    return [text for text, _ in chosen], [darija for _, darija in chosen]
+
+
+def train_dialect(path: Path = dialect.MODEL_PATH) -> dialect.DialectModel:
+    """Train the dialect model on the Arabic-script data and save it."""
+    model = dialect.fit(*dialect_data())
     model.save(path)
     return model
 
@@ -229,18 +248,24 @@ def write_rasa_examples(path: Path) -> int:
     return sum(len(texts) for texts in by_intent.values())
 
 
-def is_current(path: Path = MODEL_PATH) -> bool:
-    """Whether the model file was trained on exactly today's data and thresholds."""
+def urgency_is_current(path: Path = urgency.MODEL_PATH) -> bool:
+    """Whether the danger-now model file was trained on exactly today's data and thresholds."""
     try:
         model = UrgencyModel.load(path)
     except UrgencyModelError:
         return False
-    wanted = thresholds()
-    return (
-        model.data_hash == examples_hash(all_examples())
-        and abs(model.thresholds.urgent - wanted.urgent) < 1e-6
-        and abs(model.thresholds.now - wanted.now) < 1e-6
+    return model.data_hash == examples_hash(all_examples()) and np.allclose(
+        astuple(model.thresholds), astuple(thresholds()), atol=1e-6
     )
+
+
+def dialect_is_current(path: Path = dialect.MODEL_PATH) -> bool:
+    """Whether the dialect model file was trained on exactly today's data."""
+    try:
+        model = dialect.DialectModel.load(path)
+    except dialect.DialectModelError:
+        return False
+    return model.data_hash == dialect.data_hash(*dialect_data())
 
 
 if __name__ == "__main__":
