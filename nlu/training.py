@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ import yaml
 
 from nlu import dialect, urgency
 from nlu.danger import URGENT_INTENT
-from nlu.urgency import Example, Thresholds, UrgencyModel, UrgencyModelError, examples_hash, fit
+from nlu.urgency import Example, Thresholds, UrgencyModel, UrgencyModelError, decides_urgent, examples_hash, fit
 
 DATA_DIR = Path(__file__).parent / "data"
 KINDS_DIR = DATA_DIR / "kinds"
@@ -131,22 +131,21 @@ def held_out_readings(
 
 
 def held_out_report(examples: Sequence[Example], readings: np.ndarray, by: Callable[[Example], str]) -> list[str]:
-    """Recall and precision of the held-out readings at each urgent threshold (the now and harm
-    thresholds in use), then the share read right per group at the thresholds in use."""
+    """Recall and precision of the held-out readings at each urgent threshold (the others as in
+    use), then the share read right per group at the thresholds in use."""
     read = ~np.isnan(readings[:, 0])
     gold = np.array([e.outcome in ("danger", "self_harm") for e in examples])
     current = thresholds()
-    now = (np.nan_to_num(readings[:, 1]) >= current.now) & (np.nan_to_num(readings[:, 2]) >= current.harm)
+    values = np.nan_to_num(readings)
     lines = []
     for value in THRESHOLDS:
-        flagged = read & now & (np.nan_to_num(readings[:, 0]) >= value)
+        flagged = read & decides_urgent(values[:, 0], values[:, 1], values[:, 2], replace(current, urgent=value))
         found = int((flagged & gold).sum())
         lines.append(f"urgent threshold {value:.2f}: recall {found}/{int((read & gold).sum())} "
                      f"= {found / max(1, int((read & gold).sum())):.3f}, "
                      f"precision {found}/{int(flagged.sum())} = {found / max(1, int(flagged.sum())):.3f}")
-    flagged = read & now & (np.nan_to_num(readings[:, 0]) >= current.urgent)
-    lines.append(f"per group at the thresholds in use ({current.urgent}, now {current.now}, harm {current.harm}): "
-                 "share read right")
+    flagged = read & decides_urgent(values[:, 0], values[:, 1], values[:, 2], current)
+    lines.append(f"per group at the thresholds in use ({current}): share read right")
     for name in sorted({by(e) for e, r in zip(examples, read) if r}):
         rows = [i for i, e in enumerate(examples) if read[i] and by(e) == name]
         right = sum(flagged[i] == gold[i] for i in rows)
@@ -179,7 +178,7 @@ def kind_group(example: Example) -> str:
 def thresholds() -> Thresholds:
     """The decision thresholds an operator set in `nlu/urgency.yml`."""
     data = yaml.safe_load(SETTINGS_PATH.read_text(encoding="utf-8")) or {}
-    names = ("threshold", "now_threshold", "harm_threshold")
+    names = ("threshold", "now_threshold", "harm_threshold", "confident_threshold")
     values = [data.get(name) for name in names]
     for name, value in zip(names, values):
         if not isinstance(value, (int, float)) or not 0 < value < 1:

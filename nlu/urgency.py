@@ -1,7 +1,7 @@
 """The danger-now classifier: three linear models over every message, in every language tag.
 
 Urgency is its own decision, not one intent among twenty. A message is urgent when three
-questions are all answered yes. The *outcome* model, a softmax over the whole message, says what
+questions are answered yes. The *outcome* model, a softmax over the whole message, says what
 it is —
 
 * `none`: nothing urgent (ordinary questions, violence that is over, he is away now);
@@ -19,7 +19,9 @@ The *harm* model asks whether the message speaks of harm at all — violence, da
 whenever it happened — against ordinary messages (a bank card, a train, a comment on the news).
 Ordinary public text is far more varied than any training set, and on words it has never seen
 the outcome model can lean on common endings that danger messages happen to share; the harm model
-is trained on thousands of ordinary messages, so its "no" holds where the outcome model guesses.
+is trained on thousands of ordinary messages, so its "no" holds where the outcome model guesses;
+it is not asked when the outcome model is confident, since danger told by its details alone has
+no word of harm in it.
 
 The models read the hashed features of `nlu.features`, so they are plain arrays: reading needs
 only NumPy, and the gateway, Rasa's components and `maak parse` load the same file in either
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,15 @@ class Thresholds:
     urgent: float
     now: float
     harm: float
+    confident: float  # an urgent probability from which the harm model is not asked
+
+
+def decides_urgent(urgent, now, harm, limits: Thresholds):  # type: ignore[no-untyped-def]
+    """The decision from the three probabilities (floats, or NumPy arrays of readings)."""
+    # The harm model vetoes only a doubtful reading: danger told by its details alone ("the
+    # screaming upstairs stopped, something heavy fell") has no word of harm in it.
+    speaks_of_harm = (harm >= limits.harm) | (urgent >= limits.confident)
+    return (urgent >= limits.urgent) & (now >= limits.now) & speaks_of_harm
 
 
 # The two yes/no models, in the order of their rows in the model file.
@@ -111,7 +122,7 @@ class UrgencyModel:
             bias=self.bias,
             gates=self.gates.astype(np.float16),
             gate_bias=self.gate_bias,
-            thresholds=np.array([self.thresholds.urgent, self.thresholds.now, self.thresholds.harm], np.float32),
+            thresholds=np.array(astuple(self.thresholds), np.float32),
             data_hash=np.str_(self.data_hash),
             outcomes=np.array(OUTCOMES),
         )
@@ -129,8 +140,7 @@ class UrgencyModel:
         probabilities = {o: float(v) for o, v in zip(OUTCOMES, outcome_scores / outcome_scores.sum())}
         now, harm = (float(v) for v in sigmoid(scores(self.gates, self.gate_bias, found)))
         urgent = probabilities["danger"] + probabilities["self_harm"]
-        limits = self.thresholds
-        if urgent >= limits.urgent and now >= limits.now and harm >= limits.harm:
+        if decides_urgent(urgent, now, harm, self.thresholds):
             outcome = "self_harm" if probabilities["self_harm"] > probabilities["danger"] else "danger"
         else:
             outcome = "interruption" if probabilities["interruption"] > probabilities["none"] else "none"
