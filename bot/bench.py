@@ -752,5 +752,8 @@ def bench(
         print(f"maak: bench failed: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, ensure_ascii=False))
-    complete = not report["missing"] if handoff or rows else report["unanswered"] == 0
+    if rows:
+        complete = not report["missed"]
+    else:
+        complete = not report["missing"] if handoff else report["unanswered"] == 0
     return 0 if complete else 1

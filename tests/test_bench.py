@@ -247,7 +247,8 @@ def test_bench_urgent_file_end_to_end(model: Path, tmp_path: Path) -> None:
         [sys.executable, "-m", "bot", "bench", "--urgent-file", str(labelled)],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
-    assert result.returncode == 1, result.stderr[-3000:]  # one urgent message missed
+    # Exit 1: one urgent message missed — reported, not a crash.
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["benchmark"] == "urgent_file" and report["messages"] == 3
     assert (report["at_once"], report["after_question"]) == (1, 1)

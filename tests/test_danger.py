@@ -35,6 +35,15 @@ def test_every_kinds_file_is_valid_and_every_tag_has_every_urgent_kind() -> None
         assert {"past_violence", "away_now", "interruption", "everyday_urgency", "survivor_request"} <= hard
 
 
+def test_every_kinds_row_has_an_intent_of_the_domain() -> None:
+    # The rows train the intent classifier too: an intent the domain lacks would be predicted
+    # with no rule or response behind it.
+    domain = yaml.safe_load((Path(__file__).parents[1] / "domain.yml").read_text(encoding="utf-8"))
+    intents = {name if isinstance(name, str) else next(iter(name)) for name in domain["intents"]}
+    used = {row["intent"] for path in sorted(KINDS_DIR.glob("*.tsv")) for row in read_tsv(path)}
+    assert used <= intents, used - intents
+
+
 @pytest.mark.parametrize(
     ("text", "outcome"),
     [
