@@ -75,15 +75,16 @@ def ensure_own_models(force: bool = False, quiet: bool = False) -> None:
         if not quiet:
             print(f"maak: {text}", file=sys.stderr)
 
-    if force or not nlu_training.urgency_is_current():
+    examples = nlu_training.all_examples()  # read once, for both checks and both trainings
+    if force or not nlu_training.urgency_is_current(examples):
         started = time.monotonic()
         say("training the danger-now classifier…")
-        limits = nlu_training.train_urgency().thresholds
+        limits = nlu_training.train_urgency(examples).thresholds
         say(f"danger-now classifier trained in {time.monotonic() - started:.0f} s "
             f"(thresholds {limits.urgent:.2f}, now {limits.now:.2f}, harm {limits.harm:.2f})")
-    if force or not nlu_training.dialect_is_current():
+    if force or not nlu_training.dialect_is_current(examples):
         started = time.monotonic()
-        nlu_training.train_dialect()
+        nlu_training.train_dialect(examples)
         say(f"dialect model trained in {time.monotonic() - started:.0f} s")
 
 

@@ -245,7 +245,7 @@ def _score_arabic(text: str, markers: Markers) -> dict[str, float]:
 
 def _identify_arabic(text: str, markers: Markers) -> LangGuess:
     scores = _score_arabic(text, markers)
-    if max(scores.values()) < _STRONG / 2:
+    if max(scores.values()) < _WEAK:
         # No listed word, at most a spelling habit: short comments ("الله يخلف عليك سيدي محمد") are
         # as often Darija as MSA, so the dialect model, which has read every Arabic-script message
         # of the training data, decides instead of a default.

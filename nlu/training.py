@@ -186,23 +186,24 @@ def thresholds() -> Thresholds:
     return Thresholds(*(float(v) for v in values))
 
 
-def train_urgency(path: Path = urgency.MODEL_PATH) -> UrgencyModel:
-    """Train the danger-now classifier on all the data and save it, with the thresholds of
-    `nlu/urgency.yml`."""
-    model = fit(all_examples(), thresholds())
+def train_urgency(examples: Sequence[Example] | None = None, path: Path = urgency.MODEL_PATH) -> UrgencyModel:
+    """Train the danger-now classifier on all the data (read afresh unless given) and save it, with
+    the thresholds of `nlu/urgency.yml`."""
+    model = fit(all_examples() if examples is None else examples, thresholds())
     model.save(path)
     return model
 
 
-def dialect_data() -> tuple[list[str], list[bool]]:
+def dialect_data(examples: Sequence[Example] | None = None) -> tuple[list[str], list[bool]]:
     """Every Arabic-script training message and whether it is Darija."""
-    chosen = [(e.text, (e.lang or e.source) == "ary") for e in all_examples() if (e.lang or e.source) in ("ar", "ary")]
+    tagged = [(e.text, e.lang or e.source) for e in (all_examples() if examples is None else examples)]
+    chosen = [(text, tag == "ary") for text, tag in tagged if tag in ("ar", "ary")]
     return [text for text, _ in chosen], [darija for _, darija in chosen]
 
 
-def train_dialect(path: Path = dialect.MODEL_PATH) -> dialect.DialectModel:
+def train_dialect(examples: Sequence[Example] | None = None, path: Path = dialect.MODEL_PATH) -> dialect.DialectModel:
     """Train the dialect model on the Arabic-script data and save it."""
-    model = dialect.fit(*dialect_data())
+    model = dialect.fit(*dialect_data(examples))
     model.save(path)
     return model
 
@@ -247,24 +248,24 @@ def write_rasa_examples(path: Path) -> int:
     return sum(len(texts) for texts in by_intent.values())
 
 
-def urgency_is_current(path: Path = urgency.MODEL_PATH) -> bool:
+def urgency_is_current(examples: Sequence[Example] | None = None, path: Path = urgency.MODEL_PATH) -> bool:
     """Whether the danger-now model file was trained on exactly today's data and thresholds."""
     try:
         model = UrgencyModel.load(path)
     except UrgencyModelError:
         return False
-    return model.data_hash == examples_hash(all_examples()) and np.allclose(
+    return model.data_hash == examples_hash(all_examples() if examples is None else examples) and np.allclose(
         astuple(model.thresholds), astuple(thresholds()), atol=1e-6
     )
 
 
-def dialect_is_current(path: Path = dialect.MODEL_PATH) -> bool:
+def dialect_is_current(examples: Sequence[Example] | None = None, path: Path = dialect.MODEL_PATH) -> bool:
     """Whether the dialect model file was trained on exactly today's data."""
     try:
         model = dialect.DialectModel.load(path)
     except dialect.DialectModelError:
         return False
-    return model.data_hash == dialect.data_hash(*dialect_data())
+    return model.data_hash == dialect.data_hash(*dialect_data(examples))
 
 
 if __name__ == "__main__":
