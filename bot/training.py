@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,12 +90,17 @@ def ensure_own_models(force: bool = False, quiet: bool = False) -> None:
 
 
 def ensure_model(models_dir: Path, force: bool = False, quiet: bool = False) -> Path:
-    """The model matching the current data, trained first if there is none."""
+    """The model matching the current data, trained first if there is none.
+
+    Rasa's training and Maak's own models run side by side: neither reads the other's output
+    (the danger-now and dialect models act only when a message is parsed), and Rasa leaves part
+    of a second core idle.
+    """
     from nlu.training import write_rasa_examples
 
-    ensure_own_models(force=force, quiet=quiet)
     target = model_for_data(models_dir)
     if target.exists() and not force:
+        ensure_own_models(force=force, quiet=quiet)
         return target
     models_dir.mkdir(parents=True, exist_ok=True)
     write_rasa_examples(PROJECT_ROOT / KINDS_EXPORT)
@@ -108,16 +114,26 @@ def ensure_model(models_dir: Path, force: bool = False, quiet: bool = False) -> 
         "--out", str(models_dir),
         "--fixed-model-name", target.name[: -len(".tar.gz")],
     ]  # fmt: skip
-    result = subprocess.run(
-        command,
-        cwd=PROJECT_ROOT,
-        env=rasa_process_environment(),
-        stdout=subprocess.DEVNULL if quiet else None,
-        stderr=subprocess.PIPE if quiet else None,
-        text=True,
-    )
-    if result.returncode != 0 or not target.exists():
-        detail = (result.stderr or "")[-2000:] if quiet else ""
-        raise TrainingFailed(f"rasa train failed (exit code {result.returncode}){': ' + detail if detail else ''}")
+    # A file, not a pipe, for a quiet run's errors: nothing reads a pipe while the own models train.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
+        rasa = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=rasa_process_environment(),
+            stdout=subprocess.DEVNULL if quiet else None,
+            stderr=errors if quiet else None,
+            text=True,
+        )
+        try:
+            ensure_own_models(force=force, quiet=quiet)
+            returncode = rasa.wait()
+        finally:
+            if rasa.poll() is None:
+                rasa.kill()
+                rasa.wait()
+        errors.seek(0)
+        detail = errors.read()[-2000:]
+    if returncode != 0 or not target.exists():
+        raise TrainingFailed(f"rasa train failed (exit code {returncode}){': ' + detail if detail else ''}")
     print(f"maak: model trained in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return target

@@ -73,4 +73,4 @@ def fit(texts: Sequence[str], darija: Sequence[bool]) -> DialectModel:
     if len(set(labels)) < 2:
         raise ValueError("the dialect model needs messages in MSA and in Darija")
     classifier = logistic(matrix(texts), labels, DIALECT_C)
-    return DialectModel(classifier.coef_[0], float(classifier.intercept_[0]), data_hash(texts, darija))
+    return DialectModel(classifier.coef[0], float(classifier.intercept[0]), data_hash(texts, darija))

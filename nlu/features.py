@@ -14,6 +14,7 @@ import hashlib
 import math
 import zlib
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -92,15 +93,29 @@ def matrix(texts: Sequence[str]):  # type: ignore[no-untyped-def]
     return csr_matrix((vals, (rows, cols)), shape=(len(texts), DIMENSIONS), dtype=np.float32)
 
 
-def logistic(features_matrix, labels: np.ndarray, c: float):  # type: ignore[no-untyped-def]
+class Fitted(NamedTuple):
+    """A fitted linear model: one row of weights over every hashed dimension per class (one row
+    for two classes), the biases, and the class labels in row order."""
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes: np.ndarray
+
+
+def logistic(features_matrix, labels: np.ndarray, c: float) -> Fitted:  # type: ignore[no-untyped-def]
     """A logistic regression with balanced classes, so that rarer classes weigh as much."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
     counts = np.bincount(labels).astype(float)
     weight = (len(labels) / (np.count_nonzero(counts) * np.maximum(counts, 1)))[labels]
+    # Only the dimensions some message uses: an unused one has no gradient and stays at zero, so
+    # the optimum is the same, and the solver's steps over a third fewer weights are faster.
+    used = np.unique(features_matrix.indices)
     classifier = LogisticRegression(C=c, max_iter=1000, solver="lbfgs")
     # One thread: on a small machine BLAS threads only fight each other (and the gateway).
     with threadpool_limits(1):
-        classifier.fit(features_matrix, labels, sample_weight=weight)
-    return classifier
+        classifier.fit(features_matrix[:, used], labels, sample_weight=weight)
+    coef = np.zeros((classifier.coef_.shape[0], DIMENSIONS), dtype=np.float32)
+    coef[:, used] = classifier.coef_
+    return Fitted(coef, classifier.intercept_, classifier.classes_)

@@ -216,9 +216,9 @@ def fit(examples: Sequence[Example], thresholds: Thresholds) -> UrgencyModel:
     outcomes = logistic(features_matrix, labels, OUTCOME_C)
     weights = np.zeros((len(OUTCOMES), DIMENSIONS), dtype=np.float32)
     bias = np.full(len(OUTCOMES), -30.0, dtype=np.float32)  # an outcome with no example is never read
-    for row, label in enumerate(outcomes.classes_):
-        weights[label] = outcomes.coef_[row]
-        bias[label] = outcomes.intercept_[row]
+    for row, label in enumerate(outcomes.classes):
+        weights[label] = outcomes.coef[row]
+        bias[label] = outcomes.intercept[row]
 
     gates = np.zeros((len(GATES), DIMENSIONS), dtype=np.float32)
     gate_bias = np.zeros(len(GATES), dtype=np.float32)
@@ -229,5 +229,5 @@ def fit(examples: Sequence[Example], thresholds: Thresholds) -> UrgencyModel:
         if len(set(gate_labels)) < 2:
             raise ValueError(f"the {name} model needs examples of both answers")
         gate = logistic(features_matrix[list(chosen)], gate_labels, GATE_C)
-        gates[row], gate_bias[row] = gate.coef_[0], gate.intercept_[0]
+        gates[row], gate_bias[row] = gate.coef[0], gate.intercept[0]
     return UrgencyModel(weights, bias, gates, gate_bias, thresholds, examples_hash(examples))
