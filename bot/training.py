@@ -12,8 +12,9 @@ from pathlib import Path
 
 from bot.settings import PROJECT_ROOT
 
-# What a trained model depends on: Rasa's configuration, the training data, and what shapes the
-# features (the tokenizer's normalisation and the word lists it reads). The lexicons, the
+# What a trained model depends on: Rasa's configuration, the training data, what chooses the kinds
+# rows Rasa learns (`nlu/training.py`), and what shapes the features (the tokenizer's
+# normalisation and the word lists it reads). The lexicons, the
 # danger-now classifier and the dialect model (`nlu/*.npz`, trained by `ensure_own_models`) and
 # the language identifier act only when a message is parsed, so editing them needs no new model.
 TRAINING_INPUTS = (
@@ -21,6 +22,7 @@ TRAINING_INPUTS = (
     "domain.yml",
     "nlu/data",
     "nlu/components.py",
+    "nlu/training.py",
     "nlu/normalise.py",
     "nlu/lexicon/language_markers.yml",
     "bot/dialogue",

@@ -232,8 +232,9 @@ def _score_arabic(text: str, markers: Markers) -> dict[str, float]:
         if found is None:
             found = _arabic_word_score(word, markers)
         scores["ar"] += found["ar"]
-        # A strong Darija sign is rare in MSA, an MSA word common in Darija: see _DARIJA_BOOST.
-        scores["ary"] += found["ary"] * _DARIJA_BOOST if found["ary"] >= _STRONG else found["ary"]
+        # A Darija sign beyond a weak word (a listed word, a verb shape) is rare in MSA, an MSA word
+        # common in Darija: see _DARIJA_BOOST.
+        scores["ary"] += found["ary"] * _DARIJA_BOOST if found["ary"] > _WEAK else found["ary"]
         previous = word
     # MSA spelling habits that Darija chat rarely shows: case endings and hamza seats.
     if _TANWEEN.search(text):

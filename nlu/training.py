@@ -34,6 +34,10 @@ STOP_INTENT = "stop"
 SETTINGS_PATH = Path(__file__).parent / "urgency.yml"
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 RASA_ROWS_PER_INTENT_AND_TAG = 150
+# The intent classifier's share of danger matters little (the danger-now decision overrides it),
+# while ordinary life is the widest intent: questions about trains and passports, read on too few
+# examples, took the name of a service.
+RASA_ROWS_BY_INTENT = {URGENT_INTENT: 60, "out_of_scope": 250}
 
 
 class TrainingDataError(ValueError):
@@ -223,9 +227,10 @@ def _spread(rows: list[dict[str, str]], limit: int) -> list[dict[str, str]]:
 def write_rasa_examples(path: Path) -> int:
     """Kinds rows as Rasa NLU training data (by intent), for the intent classifier.
 
-    Per intent and language tag at most `RASA_ROWS_PER_INTENT_AND_TAG` rows, spread over the
-    kinds and writers: the intent classifier gains little from the thousandth message of danger
-    (the danger-now classifier decides urgency) and its training time grows with every row.
+    Per intent and language tag at most `RASA_ROWS_PER_INTENT_AND_TAG` rows (the intents of
+    `RASA_ROWS_BY_INTENT` have their own limit), spread over the kinds and writers: the intent
+    classifier gains little from the thousandth message of danger (the danger-now classifier
+    decides urgency) and its training time grows with every row.
     Texts that the intent files already hold are left out, so that no text has two intents.
     Returns the number of examples written.
     """
@@ -238,7 +243,8 @@ def write_rasa_examples(path: Path) -> int:
                 by_intent_and_tag.setdefault((row["intent"], row["lang"]), []).append({**row, "source": file.stem})
     by_intent: dict[str, list[str]] = {}
     for (intent, _), rows in sorted(by_intent_and_tag.items()):
-        by_intent.setdefault(intent, []).extend(row["text"] for row in _spread(rows, RASA_ROWS_PER_INTENT_AND_TAG))
+        limit = RASA_ROWS_BY_INTENT.get(intent, RASA_ROWS_PER_INTENT_AND_TAG)
+        by_intent.setdefault(intent, []).extend(row["text"] for row in _spread(rows, limit))
     blocks = [
         {"intent": intent, "examples": "".join(f"- {' '.join(text.split())}\n" for text in texts)}
         for intent, texts in sorted(by_intent.items())
