@@ -104,3 +104,13 @@ def test_run_refuses_a_broken_data_file_and_names_it(tmp_path: Path):
     result = maak("run", env={"MAAK_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(copy)}, cwd=copy)
     assert result.returncode == 2
     assert b"services.yml" in result.stderr and b"FMX" in result.stderr
+
+
+def test_a_failed_training_says_so_and_leaves_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from bot import training
+
+    # Rasa's training runs as a child process beside Maak's own models; make it fail at once.
+    monkeypatch.setattr(training.sys, "executable", "/bin/false")
+    with pytest.raises(training.TrainingFailed, match="exit code 1"):
+        training.ensure_model(tmp_path / "models", quiet=True)
+    assert not list((tmp_path / "models").glob("*.tar.gz"))
