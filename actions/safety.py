@@ -9,6 +9,10 @@ from rasa_sdk.events import ActiveLoop, AllSlotsReset, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import facts, lang_of
+from nlu.danger import FORGET_INTENT, clears_the_chat
+
+# The channel clears what it can of the chat (CONTRACTS: interruptions and the stop word).
+QUICK_EXIT = {"maak": "quick_exit"}
 
 
 class ActionEmergencyNumbers(Action):
@@ -34,12 +38,16 @@ class ActionStop(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         dispatcher.utter_message(response="utter_stop")
-        dispatcher.utter_message(json_message={"maak": "quick_exit"})
+        dispatcher.utter_message(json_message=QUICK_EXIT)
         return [ActiveLoop(None), SlotSet("requested_slot", None)]
 
 
 class ActionForgetMe(Action):
-    """Confirms the erasure; the gateway erases her contact, cases and this tracker once the turn ends."""
+    """Confirms the erasure; the gateway erases her contact, cases and this tracker once the turn ends.
+
+    Asked in a hurry ("delete the chat, he is looking at my phone": the danger-now decision reads
+    an interruption), the channel also clears what it can, as the stop word does.
+    """
 
     def name(self) -> Text:
         return "action_forget_me"
@@ -49,4 +57,6 @@ class ActionForgetMe(Action):
     ) -> List[EventType]:
         dispatcher.utter_message(response="utter_forgotten")
         dispatcher.utter_message(json_message={"maak": "forget"})
+        if clears_the_chat(FORGET_INTENT, tracker.latest_message.get("danger")):
+            dispatcher.utter_message(json_message=QUICK_EXIT)
         return [ActiveLoop(None), AllSlotsReset()]

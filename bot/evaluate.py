@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence, TextIO
 
 from bot.settings import Settings
 from bot.training import latest_model
+from nlu.danger import STOP_INTENT
 
 LANG_TAGS = ("ar", "ary", "ary-Latn", "fr", "en")
 FULL_HEADER = ("text", "intent", "lang", "urgent")
@@ -284,6 +285,9 @@ def group_scores(rows: Sequence[GoldRow], predictions: Sequence[Prediction]) -> 
     """Every score of one group of rows (one language tag, or all of them)."""
     gold_urgent, predicted_urgent, found = urgent_counts(rows, predictions)
     off_topic = [bool(p.get("urgent")) for row, p in zip(rows, predictions) if row.intent == OUT_OF_SCOPE_INTENT]
+    # An interruption is answered right when the bot leaves at once: the quick exit, never urgent.
+    stops = [bool(p.get("quick_exit")) and not p.get("urgent") for row, p in zip(rows, predictions)
+             if row.intent == STOP_INTENT]
     return {
         "n": len(rows),
         "intent_accuracy": _rounded(intent_accuracy(rows, predictions)),
@@ -299,6 +303,9 @@ def group_scores(rows: Sequence[GoldRow], predictions: Sequence[Prediction]) -> 
         "false_urgent_rate_out_of_scope": _rounded(false_urgent_rate(rows, predictions)),
         "out_of_scope": len(off_topic),
         "out_of_scope_urgent": sum(off_topic),
+        "quick_exit_rate_stop": _rounded(_ratio(sum(stops), len(stops))),
+        "stop": len(stops),
+        "stop_quick_exit": sum(stops),
     }
 
 
@@ -370,6 +377,7 @@ def _score_line(tag: str, s: dict[str, Any], labelled: bool) -> list[str]:
             _with_count(s["urgent_recall"], s["urgent_found"], s["urgent"]),
             _with_count(s["urgent_precision"], s["urgent_found"], s["urgent_predicted"]),
             _with_count(s["false_urgent_rate_out_of_scope"], s["out_of_scope_urgent"], s["out_of_scope"]),
+            _with_count(s["quick_exit_rate_stop"], s["stop_quick_exit"], s["stop"]),
         ]
     return line
 
@@ -415,7 +423,7 @@ def text_report(document: dict[str, Any]) -> str:
         headings += ["intent", "macro-F1"]
     headings += ["lang", f"lang {MIN_WORDS}+", f"n {MIN_WORDS}+"]
     if labelled:
-        headings += ["urgent recall", "urgent precision", "false urgent (out_of_scope)"]
+        headings += ["urgent recall", "urgent precision", "false urgent (out_of_scope)", "quick exit (stop)"]
     scores = [_score_line(tag, s, labelled) for tag, s in document["by_lang"].items()]
     scores.append(_score_line(OVERALL, document["overall"], labelled))
     lines = [f"maak eval — {document['input']} — model {document['model']} — {document['date']}", ""]

@@ -12,12 +12,14 @@ from typing import Any, BinaryIO, TextIO
 from bot.logs import silence_rasa_structlog
 from bot.settings import Settings
 from bot.training import latest_model
+from nlu.danger import clears_the_chat
 
 INTERNAL_ENTITIES = {"lang"}
 
 
 def result_of(text: str, parsed: dict[str, Any]) -> dict[str, Any]:
-    """CONTRACTS' shape: text, intent, confidence, lang, urgent, entities."""
+    """CONTRACTS' shape: text, intent, confidence, lang, urgent, entities; and `quick_exit`, whether
+    the answer ends with the quick exit."""
     intent = parsed.get("intent") or {}
     return {
         "text": text,
@@ -25,6 +27,7 @@ def result_of(text: str, parsed: dict[str, Any]) -> dict[str, Any]:
         "confidence": round(float(intent.get("confidence") or 0.0), 4),
         "lang": parsed.get("lang"),
         "urgent": bool(parsed.get("urgent")),
+        "quick_exit": clears_the_chat(intent.get("name"), parsed.get("danger")),
         "entities": [
             {"entity": e["entity"], "value": e["value"]}
             for e in parsed.get("entities", [])

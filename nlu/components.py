@@ -21,14 +21,13 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from facts import LANGS, default_facts
-from nlu.danger import URGENT_INTENT, Assessment, assess
+from nlu.danger import FORGET_INTENT, STOP_INTENT, URGENT_INTENT, Assessment, assess
 from nlu.langid import identify
 from nlu.normalise import normalise_token
 from nlu.violence_types import violence_types
 
-STOP_INTENT = "stop"
 # An interruption that she also asked to erase stays what she asked.
-KEEP_ON_INTERRUPTION = frozenset({STOP_INTENT, "forget_me"})
+KEEP_ON_INTERRUPTION = frozenset({STOP_INTENT, FORGET_INTENT})
 # What an unconfirmed immediate_danger becomes when the ranking offers nothing else, and what an
 # unclear message that names a form of violence becomes: the violence path, which listens and
 # asks first whether she is safe right now.

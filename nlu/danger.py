@@ -16,6 +16,8 @@ from nlu.commands import command
 from nlu.urgency import URGENT_OUTCOMES, UrgencyModel, default_model
 
 URGENT_INTENT = "immediate_danger"
+STOP_INTENT = "stop"
+FORGET_INTENT = "forget_me"
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,9 @@ def assess(text: str, model: UrgencyModel | None = None) -> Assessment:
     reading = (model or default_model()).read(text)
     return Assessment(reading.outcome, round(reading.urgent_probability, 4))
 
+
+def clears_the_chat(intent: str | None, outcome: str | None) -> bool:
+    """Whether the bot's answer ends with the quick exit: the stop word or an interruption (both
+    the `stop` intent), or "forget me" asked in a hurry ("delete the chat, he is looking at my
+    phone": an interruption outcome), which erases and then leaves too."""
+    return intent == STOP_INTENT or (intent == FORGET_INTENT and outcome == "interruption")

@@ -24,13 +24,12 @@ import numpy as np
 import yaml
 
 from nlu import dialect, urgency
-from nlu.danger import URGENT_INTENT
+from nlu.danger import STOP_INTENT, URGENT_INTENT
 from nlu.urgency import Example, Thresholds, UrgencyModel, UrgencyModelError, decides_urgent, examples_hash, fit
 
 DATA_DIR = Path(__file__).parent / "data"
 KINDS_DIR = DATA_DIR / "kinds"
 TSV_COLUMNS = ("text", "intent", "lang", "urgent", "kind")
-STOP_INTENT = "stop"
 SETTINGS_PATH = Path(__file__).parent / "urgency.yml"
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 RASA_ROWS_PER_INTENT_AND_TAG = 150
@@ -190,22 +189,22 @@ def thresholds() -> Thresholds:
     return Thresholds(*(float(v) for v in values))
 
 
-def train_urgency(examples: Sequence[Example] | None = None, path: Path = urgency.MODEL_PATH) -> UrgencyModel:
-    """Train the danger-now classifier on all the data (read afresh unless given) and save it, with
-    the thresholds of `nlu/urgency.yml`."""
-    model = fit(all_examples() if examples is None else examples, thresholds())
+def train_urgency(examples: Sequence[Example], path: Path = urgency.MODEL_PATH) -> UrgencyModel:
+    """Train the danger-now classifier on the examples and save it, with the thresholds of
+    `nlu/urgency.yml`."""
+    model = fit(examples, thresholds())
     model.save(path)
     return model
 
 
-def dialect_data(examples: Sequence[Example] | None = None) -> tuple[list[str], list[bool]]:
+def dialect_data(examples: Sequence[Example]) -> tuple[list[str], list[bool]]:
     """Every Arabic-script training message and whether it is Darija."""
-    tagged = [(e.text, e.lang or e.source) for e in (all_examples() if examples is None else examples)]
+    tagged = [(e.text, e.lang or e.source) for e in examples]
     chosen = [(text, tag == "ary") for text, tag in tagged if tag in ("ar", "ary")]
     return [text for text, _ in chosen], [darija for _, darija in chosen]
 
 
-def train_dialect(examples: Sequence[Example] | None = None, path: Path = dialect.MODEL_PATH) -> dialect.DialectModel:
+def train_dialect(examples: Sequence[Example], path: Path = dialect.MODEL_PATH) -> dialect.DialectModel:
     """Train the dialect model on the Arabic-script data and save it."""
     model = dialect.fit(*dialect_data(examples))
     model.save(path)
@@ -254,18 +253,18 @@ def write_rasa_examples(path: Path) -> int:
     return sum(len(texts) for texts in by_intent.values())
 
 
-def urgency_is_current(examples: Sequence[Example] | None = None, path: Path = urgency.MODEL_PATH) -> bool:
+def urgency_is_current(examples: Sequence[Example], path: Path = urgency.MODEL_PATH) -> bool:
     """Whether the danger-now model file was trained on exactly today's data and thresholds."""
     try:
         model = UrgencyModel.load(path)
     except UrgencyModelError:
         return False
-    return model.data_hash == examples_hash(all_examples() if examples is None else examples) and np.allclose(
+    return model.data_hash == examples_hash(examples) and np.allclose(
         astuple(model.thresholds), astuple(thresholds()), atol=1e-6
     )
 
 
-def dialect_is_current(examples: Sequence[Example] | None = None, path: Path = dialect.MODEL_PATH) -> bool:
+def dialect_is_current(examples: Sequence[Example], path: Path = dialect.MODEL_PATH) -> bool:
     """Whether the dialect model file was trained on exactly today's data."""
     try:
         model = dialect.DialectModel.load(path)

@@ -34,18 +34,20 @@ def test_parse_prints_one_json_object_per_line(model: Path):
         "",
         "\xff\xfe not utf-8",
         "بغيت نخدم فكازا",
+        "someone is coming, I have to stop",
     ]
     stdin = b"\n".join(line.encode("latin-1") if line.startswith("\xff") else line.encode() for line in lines) + b"\n"
     result = maak("parse", "--model", str(model), stdin=stdin)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     out = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert len(out) == len(lines)
-    assert all(set(o) == {"text", "intent", "confidence", "lang", "urgent", "entities"} for o in out)
+    assert all(set(o) == {"text", "intent", "confidence", "lang", "urgent", "entities", "quick_exit"} for o in out)
     assert out[0]["urgent"] and out[0]["intent"] == "immediate_danger" and out[0]["lang"] == "ary-Latn"
     assert out[1]["intent"] == "seek_training" and out[1]["lang"] == "fr" and not out[1]["urgent"]
     assert {"entity": "region", "value": "FMK"} in out[1]["entities"]
     assert out[2]["intent"] is None
     assert out[4]["lang"] == "ary" and {"entity": "region", "value": "CST"} in out[4]["entities"]
+    assert [o["quick_exit"] for o in out] == [False] * 5 + [True]
 
 
 def test_user_add_hashes_the_password(tmp_path: Path):

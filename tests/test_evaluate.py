@@ -50,6 +50,9 @@ SCORE_KEYS = {
     "false_urgent_rate_out_of_scope",
     "out_of_scope",
     "out_of_scope_urgent",
+    "quick_exit_rate_stop",
+    "stop",
+    "stop_quick_exit",
 }
 
 
@@ -179,6 +182,18 @@ def test_evaluate_predictions_per_tag_and_overall():
     assert len(result["missed_urgent"]) == 1 and len(result["false_urgent"]) == 2
     with pytest.raises(ValueError, match="6 rows but 5 predictions"):
         evaluate_predictions(ROWS, PREDICTIONS[:5])
+
+
+def test_an_interruption_counts_when_the_answer_is_the_quick_exit_and_not_urgent():
+    rows = [row(text, "stop") for text in ("il arrive", "efface vite il regarde", "pas maintenant", "chut")]
+    predictions = [
+        {**pred("stop"), "quick_exit": True},
+        {**pred("forget_me"), "quick_exit": True},  # erased in a hurry: erased, then the quick exit
+        {**pred("forget_me"), "quick_exit": False},  # erased, but she stays on the chat
+        {**pred("immediate_danger", urgent=True), "quick_exit": False},
+    ]
+    fr = evaluate_predictions(rows, predictions)["by_lang"]["fr"]
+    assert (fr["stop"], fr["stop_quick_exit"], fr["quick_exit_rate_stop"]) == (4, 2, 0.5)
 
 
 def test_language_only_rows_score_only_the_language():
