@@ -33,10 +33,11 @@ TSV_COLUMNS = ("text", "intent", "lang", "urgent", "kind")
 SETTINGS_PATH = Path(__file__).parent / "urgency.yml"
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 RASA_ROWS_PER_INTENT_AND_TAG = 150
-# The intent classifier's share of danger matters little (the danger-now decision overrides it),
-# while ordinary life is the widest intent: questions about trains and passports, read on too few
-# examples, took the name of a service.
-RASA_ROWS_BY_INTENT = {URGENT_INTENT: 60, "out_of_scope": 250}
+# The intent classifier's share of danger and of interruptions matters little (the danger-now
+# decision reads both and overrides it), nor do many ways of asking for the numbers, while
+# ordinary life is the widest intent: questions about trains and passports, read on too few
+# examples, took the name of a service. Every row costs training time.
+RASA_ROWS_BY_INTENT = {URGENT_INTENT: 60, STOP_INTENT: 60, "ask_emergency_numbers": 100, "out_of_scope": 250}
 
 
 class TrainingDataError(ValueError):
@@ -44,11 +45,13 @@ class TrainingDataError(ValueError):
 
 
 def outcome_of(intent: str, kind: str = "") -> str:
+    """What the danger-now classifier learns from a row. An interruption is one whatever she also
+    asked ("delete it all, he is here" is `forget_me`: erased, then the quick exit)."""
     if kind == "self_harm":
         return "self_harm"
     if intent == URGENT_INTENT:
         return "danger"
-    if intent == STOP_INTENT:
+    if intent == STOP_INTENT or kind == "interruption":
         return "interruption"
     return "none"
 

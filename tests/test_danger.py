@@ -185,3 +185,13 @@ def test_the_last_blind_set_keeps_its_urgent_recall(lang: str) -> None:
 def test_a_whole_message_command_is_what_she_asked_for(text: str, outcome: str) -> None:
     # "m7i kolchi" (erase it all) must erase, never read as a wish to disappear.
     assert assess(text).outcome == outcome
+
+
+@pytest.mark.parametrize(
+    ("intent", "kind", "outcome"),
+    [("stop", "interruption", "interruption"), ("forget_me", "interruption", "interruption"),
+     ("forget_me", "plain", "none"), ("immediate_danger", "self_harm", "self_harm")],
+)
+def test_an_erasure_asked_in_a_hurry_is_learnt_as_an_interruption(intent: str, kind: str, outcome: str) -> None:
+    # "Delete it all, he is here" must end with the quick exit, though what she asked is to erase.
+    assert nlu_training.outcome_of(intent, kind) == outcome
