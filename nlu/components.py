@@ -33,6 +33,9 @@ KEEP_ON_INTERRUPTION = frozenset({STOP_INTENT, FORGET_INTENT})
 # asks first whether she is safe right now.
 NOT_URGENT_FALLBACK = "report_violence"
 UNCLEAR_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
+# Questions whose path does not ask the safety question by itself: when the danger-now decision
+# is in doubt about one, it takes the violence path, which asks it first.
+ASK_FIRST_WHEN_IN_DOUBT = UNCLEAR_INTENTS | {"ask_health", "ask_legal", "seek_job", "seek_training", "start_business"}
 
 
 def _entity(name: str, value: str, extractor: str, start: int = 0, end: int = 0) -> Dict[Text, Any]:
@@ -124,7 +127,8 @@ class DangerDetector(_Stateless):
     `stop`, the quick exit. The classifier's own ranking is kept in `intent_ranking`, the
     decision in `urgent` and `danger` (its outcome). An unclear message (fallback, out of scope)
     that names a form of violence (the `violence_type` entity) becomes `report_violence`, so that
-    she is listened to and asked whether she is safe now rather than told it is out of scope.
+    she is listened to and asked whether she is safe now rather than told it is out of scope; so
+    does a question the decision is in doubt about (danger told by its situation alone).
     Button payloads ("/immediate_danger") are her explicit choice and are left alone.
     """
 
@@ -151,7 +155,7 @@ def _intent_for(
         return URGENT_INTENT
     if decision.interruption and intent not in KEEP_ON_INTERRUPTION:
         return STOP_INTENT
-    if intent in UNCLEAR_INTENTS and names_violence:
+    if (intent in UNCLEAR_INTENTS and names_violence) or (intent in ASK_FIRST_WHEN_IN_DOUBT and decision.doubtful):
         return NOT_URGENT_FALLBACK
     if intent != URGENT_INTENT:
         return intent

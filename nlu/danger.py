@@ -25,11 +25,14 @@ class Assessment:
     """The decision on one message.
 
     `outcome` is `danger`, `self_harm` (both urgent), `interruption` (she has to stop writing:
-    the quick exit) or `none`; `probability` is the model's probability that it is urgent.
+    the quick exit) or `none`; `probability` is the model's probability that it is urgent;
+    `doubtful`: not urgent, yet not clearly safe either — the answer asks first whether she is
+    safe right now (DANGER.md: when a message is not clearly urgent, ask).
     """
 
     outcome: str
     probability: float
+    doubtful: bool = False
 
     @property
     def urgent(self) -> bool:
@@ -61,7 +64,7 @@ def assess(text: str, model: UrgencyModel | None = None) -> Assessment:
     if wanted is not None:
         return INTERRUPTION if wanted == "stop" else NOTHING
     reading = (model or default_model()).read(text)
-    return Assessment(reading.outcome, round(reading.urgent_probability, 4))
+    return Assessment(reading.outcome, round(reading.urgent_probability, 4), reading.doubtful)
 
 
 def clears_the_chat(intent: str | None, outcome: str | None) -> bool:

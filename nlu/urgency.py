@@ -72,13 +72,15 @@ GATES: tuple[str, ...] = ("now", "harm")
 
 @dataclass(frozen=True)
 class Reading:
-    """What the models read in one message: the outcome and the probability of each, and the
-    probabilities that harm is happening now or imminent (`now`) and that it speaks of harm."""
+    """What the models read in one message: the outcome and the probability of each, the
+    probabilities that harm is happening now or imminent (`now`) and that it speaks of harm, and
+    whether it is in doubt: not urgent, though the outcome model alone reads it so."""
 
     outcome: str
     probabilities: dict[str, float]
     now: float
     harm: float
+    doubtful: bool = False
 
     @property
     def urgent_probability(self) -> float:
@@ -144,7 +146,11 @@ class UrgencyModel:
             outcome = "self_harm" if probabilities["self_harm"] > probabilities["danger"] else "danger"
         else:
             outcome = "interruption" if probabilities["interruption"] > probabilities["none"] else "none"
-        return Reading(outcome, probabilities, now, harm)
+        # Danger told by its situation alone ("my mouth is full of blood, he is still shouting in
+        # the living room") often reads urgent to the outcome model while the now or harm model
+        # vetoes it: not urgent, but worth asking whether she is safe right now.
+        doubtful = outcome == "none" and urgent >= self.thresholds.urgent
+        return Reading(outcome, probabilities, now, harm, doubtful)
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from nlu import training as nlu_training
-from nlu.danger import assess
+from nlu.danger import Assessment, assess
 from nlu.features import DIMENSIONS, features
 from nlu.urgency import OUTCOMES, UrgencyModel, UrgencyModelError, default_model
 from nlu.training import KINDS_DIR, TrainingDataError, read_tsv
@@ -195,3 +195,25 @@ def test_a_whole_message_command_is_what_she_asked_for(text: str, outcome: str) 
 def test_an_erasure_asked_in_a_hurry_is_learnt_as_an_interruption(intent: str, kind: str, outcome: str) -> None:
     # "Delete it all, he is here" must end with the quick exit, though what she asked is to erase.
     assert nlu_training.outcome_of(intent, kind) == outcome
+
+
+@pytest.mark.parametrize(
+    ("intent", "doubtful", "expected"),
+    [
+        # In doubt, a question whose path does not ask whether she is safe takes the violence
+        # path, which asks it first.
+        ("seek_training", True, "report_violence"),
+        ("ask_health", True, "report_violence"),
+        ("out_of_scope", True, "report_violence"),
+        # Not in doubt, her question is answered as asked; the shelter path asks anyway, and a
+        # short reply or a safety command stays what it is.
+        ("seek_training", False, "seek_training"),
+        ("ask_shelter", True, "ask_shelter"),
+        ("deny", True, "deny"),
+        ("forget_me", True, "forget_me"),
+    ],
+)
+def test_a_question_in_doubt_asks_first_whether_she_is_safe(intent: str, doubtful: bool, expected: str) -> None:
+    from nlu.components import _intent_for
+
+    assert _intent_for(Assessment("none", 0.2, doubtful), intent, [], False) == expected
