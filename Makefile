@@ -1,29 +1,46 @@
 # Maak — the two commands a fresh machine needs: `make run` and `make test`.
+#
+# Two environments (README): the gateway in .venv, on a current Python and current libraries;
+# Rasa 3.6, the action server and the model tools in .venv-rasa, on Python 3.10 with Rasa's pins.
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RASA_VENV := .venv-rasa
+RASA_BIN := $(RASA_VENV)/bin
+# pip's own chatter (and the warnings of local package indexes) stays out of `make run`'s output;
+# errors still show.
+PIP_QUIET := --quiet --quiet --disable-pip-version-check
 
 .PHONY: setup run test lint train validate clean
 
-setup: $(STAMP)
+setup: $(VENV)/.installed $(RASA_VENV)/.installed
 
-# The venv is rebuilt when the dependencies change; requirements.lock pins every version
-# that was resolved and tested together.
-$(STAMP): pyproject.toml requirements.lock
-	@PY=$$(scripts/find-python) && { [ -x $(BIN)/python ] || $$PY -m venv $(VENV); }
-	$(BIN)/python -m pip install --quiet --upgrade "pip<25" wheel
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
-	@touch $(STAMP)
+# Each environment is rebuilt when its dependencies change; its lock file pins every version that
+# was resolved and tested together.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@PY=$$(scripts/find-python gateway) && { [ -x $(BIN)/python ] || $$PY -m venv $(VENV); }
+	@echo "maak: installing the gateway's environment ($(VENV), $$($(BIN)/python -V))"
+	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip wheel
+	@$(BIN)/python -m pip install $(PIP_QUIET) -c requirements.lock -e '.[test]'
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements-rasa.txt requirements-rasa.lock
+	@PY=$$(scripts/find-python rasa) && { [ -x $(RASA_BIN)/python ] || $$PY -m venv $(RASA_VENV); }
+	@echo "maak: installing Rasa's environment ($(RASA_VENV), $$($(RASA_BIN)/python -V))"
+	@$(RASA_BIN)/python -m pip install $(PIP_QUIET) --upgrade "pip<25" wheel
+	@$(RASA_BIN)/python -m pip install $(PIP_QUIET) -c requirements-rasa.lock -r requirements-rasa.txt
+	@touch $@
 
 run: setup
-	$(BIN)/maak run
+	@$(BIN)/maak run
 
 train: setup
 	$(BIN)/maak train
 
+# The gateway's tests in its environment, then those of what runs in Rasa's (tests/rasa/).
 test: setup
 	scripts/ensure-chromium
 	$(BIN)/pytest
+	$(RASA_BIN)/python -m pytest tests/rasa --confcutdir=tests/rasa -p no:cacheprovider
 
 # Static checks (ruff): errors, unused names and likely bugs; settings in pyproject.toml.
 lint: setup
@@ -31,7 +48,7 @@ lint: setup
 
 # Rasa's data validation, failing on any warning except responses that only actions send.
 validate: setup
-	$(BIN)/python -m bot.validate
+	PYTHONPATH=. $(RASA_BIN)/python -m tools.validate
 
 clean:
-	rm -rf $(VENV) models .rasa
+	rm -rf $(VENV) $(RASA_VENV) models .rasa

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -12,22 +13,24 @@ from typing import Callable
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from bot.store import Store
 from handoff.accounts import ROLES, AccountError, add_user, new_password, remove_user
+from tools.model_cli import add_model_commands
+from tools.training import TrainingFailed
 
 
 def _services(settings: Settings, model: Path) -> list:
-    from bot.supervisor import Service
-    from bot.training import rasa_process_environment
+    from tools.supervisor import Service
+    from tools.training import rasa_process_environment
 
     env = rasa_process_environment(settings.rasa_environment())
     # The action server and Rasa listen on the private address only.
     env["SANIC_HOST"] = settings.internal_host
-    python = sys.executable
+    rasa_python = str(settings.rasa_python)
     return [
-        Service("actions", [python, "-m", "actions.server", "--port", str(settings.action_port)], env),
+        Service("actions", [rasa_python, "-m", "actions.server", "--port", str(settings.action_port)], env),
         Service(
             "rasa",
             [
-                python, "-m", "bot.rasa_server", "run",
+                rasa_python, "-m", "tools.rasa_server", "run",
                 "--model", str(model),
                 "--enable-api",
                 "--auth-token", settings.internal_token,
@@ -40,7 +43,7 @@ def _services(settings: Settings, model: Path) -> list:
             ],
             env,
         ),  # fmt: skip
-        Service("gateway", [python, "-m", "bot", "gateway"], env),
+        Service("gateway", [sys.executable, "-m", "bot", "gateway"], env),
     ]
 
 
@@ -66,7 +69,7 @@ def _demo_login(settings: Settings) -> tuple[str, str] | None:
 async def _announce_when_ready(settings: Settings, login: tuple[str, str] | None) -> None:
     import aiohttp
 
-    from bot.supervisor import say
+    from tools.supervisor import say
 
     url = f"http://localhost:{settings.port}"
     async with aiohttp.ClientSession() as http:
@@ -110,8 +113,8 @@ def check_data_files() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.supervisor import Supervisor
-    from bot.training import ensure_model
+    from tools.supervisor import Supervisor
+    from tools.training import ensure_model_from_gateway
 
     if args.port:
         # The gateway child reads its port from the environment like every other setting.
@@ -119,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_data_files()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    model = ensure_model(settings.models_dir)
+    model = ensure_model_from_gateway(settings.rasa_python, settings.models_dir)
     login = _demo_login(settings)
     supervisor = Supervisor(_services(settings, model))
     asyncio.run(supervisor.run(lambda: _announce_when_ready(settings, login)))
@@ -146,40 +149,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from bot.training import ensure_model
-
-    settings = load_settings()
-    print(ensure_model(settings.models_dir, force=args.force))
-    return 0
-
-
-def cmd_parse(args: argparse.Namespace) -> int:
-    import warnings
-
-    from bot.parse import parse_stream
-
-    # TensorFlow, Rasa and their dependencies warn about their own internals; stdout stays JSON only.
-    warnings.simplefilter("ignore")
-
-    settings = load_settings()
-    return asyncio.run(parse_stream(settings, args.model, sys.stdin.buffer, sys.stdout))
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    import warnings
-
-    from bot.evaluate import run_eval
-
-    # TensorFlow, Rasa and their dependencies warn about their own internals; stdout stays the report.
-    warnings.simplefilter("ignore")
-
-    settings = load_settings()
-    return asyncio.run(run_eval(settings, args.files, args.model, sys.stdout, as_json=args.json, plot=args.plot))
-
-
 def cmd_shell(args: argparse.Namespace) -> int:
-    from bot.shell import shell
+    from tools.shell import shell
 
     return asyncio.run(shell(args.url))
 
@@ -227,7 +198,7 @@ def _change_accounts(change: Callable[[Store], None], done: str) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bot.bench import bench
+    from tools.bench import bench
 
     password = args.password
     if args.url and (args.handoff or args.urgent_file) and password is None:
@@ -288,22 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = commands.add_parser("gateway", help="the gateway process alone (maak run starts it)")
     gateway.set_defaults(func=cmd_gateway)
 
-    train = commands.add_parser("train", help="train the Rasa model into models/")
-    train.add_argument("--force", action="store_true", help="train even if a model matches the data")
-    train.set_defaults(func=cmd_train)
-
-    parse = commands.add_parser("parse", help="stdin lines → JSON lines of intent, language, urgency")
-    parse.add_argument("--model", type=Path, help="model file (default: the newest in models/)")
-    parse.set_defaults(func=cmd_parse)
-
-    evaluate = commands.add_parser("eval", help="intent, language and urgency scores on a labelled TSV file")
-    evaluate.add_argument(
-        "files", type=Path, nargs="+", metavar="FILE.tsv", help="TSV with a header: text, intent, lang, urgent (or text, lang)"
-    )
-    evaluate.add_argument("--model", type=Path, help="model file (default: the newest in models/)")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON document instead of the report")
-    evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the scores and confusion matrix")
-    evaluate.set_defaults(func=cmd_eval)
+    add_model_commands(commands, run=_in_rasa_environment)
 
     shell_cmd = commands.add_parser("shell", help="talk to a running Maak in the terminal")
     shell_cmd.add_argument("--url", default="http://localhost:8080", help="where Maak runs")
@@ -341,12 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _in_rasa_environment(args: argparse.Namespace) -> int:
+    """`maak train`, `parse` and `eval` run in Rasa's environment, with her stdin and stdout."""
+    from tools.training import rasa_process_environment
+
+    rasa_python = load_settings().rasa_python
+    if not rasa_python.exists():
+        print(f"maak: Rasa's environment is missing ({rasa_python}): run `make setup`", file=sys.stderr)
+        return 2
+    return subprocess.call([str(rasa_python), "-m", "tools", *args.argv], cwd=PROJECT_ROOT, env=rasa_process_environment())
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     sys.path.insert(0, str(PROJECT_ROOT))
     try:
         return args.func(args)
-    except (SettingsError, DataFileError) as exc:
+    except (SettingsError, DataFileError, TrainingFailed) as exc:
         print(f"maak: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -61,7 +61,7 @@ def silence_rasa_structlog(level: int = logging.WARNING) -> None:
     """Rasa's structured logs: `level` and above, as text-free JSON lines on stderr.
 
     Replaces Rasa's own configuration in every process that loads Rasa (`maak parse`, `maak eval`
-    and the Rasa server, see `bot.rasa_server`).
+    and the Rasa server, see `tools.rasa_server`).
     """
     import sys
 

@@ -13,16 +13,37 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from channels.telegram import TelegramSettings
-from channels.whatsapp import WhatsAppSettings
-
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Rasa 3.6 and the action server keep Rasa's pins in their own environment (README); `make setup`
+# creates it here.
+RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
 
 
 class SettingsError(ValueError):
     """A setting has a value Maak cannot use."""
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    """The Cloud API app's settings (WHATSAPP_* variables)."""
+
+    verify_token: str
+    app_secret: str
+    access_token: str
+    phone_number_id: str
+    api_base: str
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    """The bot's settings (TELEGRAM_* variables)."""
+
+    bot_token: str
+    webhook_secret: str
+    api_base: str
+    oncall_chat_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,8 @@ class Settings:
     log_level: str = "INFO"
     # Where counsellors reach the console from outside (links in on-call alerts).
     public_url: str = ""
+    # The Python of Rasa's environment, which runs Rasa, the action server and the model tools.
+    rasa_python: Path = RASA_PYTHON
 
     @property
     def store_url(self) -> str:
@@ -187,4 +210,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telegram=_telegram(env),
         log_level=level,
         public_url=(env.get("MAAK_PUBLIC_URL") or f"http://localhost:{_int(env, 'MAAK_PORT', 8080, 1)}").rstrip("/"),
+        rasa_python=Path(env.get("MAAK_RASA_PYTHON") or RASA_PYTHON),
     )

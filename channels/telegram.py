@@ -18,7 +18,6 @@ import re
 import warnings
 from base64 import urlsafe_b64encode
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
@@ -37,20 +36,11 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.settings import TelegramSettings
 from channels.base import Button, Channel, ChannelError, DeliveryFailed, InboundMessage, OnMessage, OutboundMessage
 from channels.chat_messages import ChatMessages, MemoryChatMessages
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TelegramSettings:
-    """The bot's settings (TELEGRAM_* variables, read by `bot.settings`)."""
-
-    bot_token: str
-    webhook_secret: str
-    api_base: str
-    oncall_chat_ids: tuple[str, ...]
 
 
 T = TypeVar("T")

@@ -23,23 +23,13 @@ from typing import Any, Coroutine, Iterator, Sequence
 import aiohttp
 from aiohttp import web
 
+from bot.settings import WhatsAppSettings
 from channels.base import (
     Button, Channel, DeliveryFailed, InboundMessage, OnMessage, OnUndelivered, OutboundMessage,
 )
 from channels.numbered_menus import MemoryNumberedMenus, NumberedMenus
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WhatsAppSettings:
-    """The Cloud API app's settings (WHATSAPP_* variables, read by `bot.settings`)."""
-
-    verify_token: str
-    app_secret: str
-    access_token: str
-    phone_number_id: str
-    api_base: str
 
 
 WEBHOOK_PATH = "/webhooks/whatsapp"

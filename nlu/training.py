@@ -9,7 +9,7 @@ Two sources, both in `nlu/data/`:
   messages written per kind of danger — and per kind of message that only sounds urgent — by
   writers who never saw the rest of the data. A `self_harm` row is the self-harm outcome.
 
-The TSV rows also train the intent classifier (`bot.training` passes them to Rasa). The dialect
+The TSV rows also train the intent classifier (`tools.training` passes them to Rasa). The dialect
 model learns every Arabic-script message of both sources, MSA (`ar`) against Darija (`ary`).
 """
 

@@ -16,10 +16,11 @@ import pytest
 import requests
 
 from bot.settings import PROJECT_ROOT, Settings, load_settings
-from bot.training import ensure_model
+from tools.training import ensure_model_from_gateway
 
-# Rasa 3.6 itself uses SQLAlchemy APIs that 2.0 removed; Maak's own code is written 2.0-style.
-os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+# The tests of what runs in Rasa's environment (tests/rasa/) run there: `make test` runs them with
+# its Python.
+collect_ignore = ["rasa"]
 
 TEST_DATABASE_URL = os.environ.get("MAAK_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("MAAK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -36,13 +37,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Train the model before the first test when a collected test needs it: on a fresh clone
     training takes minutes, which no test's timeout should count."""
     if any("model" in getattr(item, "fixturenames", ()) for item in session.items):
-        ensure_model(PROJECT_ROOT / "models", quiet=True)
+        ensure_model_from_gateway(load_settings().rasa_python, PROJECT_ROOT / "models", quiet=True)
 
 
 @pytest.fixture(scope="session")
 def model() -> Path:
-    """The model for the current data, trained once and cached by data hash in models/."""
-    return ensure_model(PROJECT_ROOT / "models", quiet=True)
+    """The model for the current data, trained once (in Rasa's environment) and cached by data
+    hash in models/."""
+    return ensure_model_from_gateway(load_settings().rasa_python, PROJECT_ROOT / "models", quiet=True)
 
 
 @dataclass

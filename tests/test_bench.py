@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench import (
+from tools.bench import (
     CONVERSATIONS,
     TARGET_P99_MS,
     URGENT_MESSAGES,
@@ -144,7 +144,7 @@ def testservice_names_of_maak_run_children() -> None:
     python = sys.executable
     assert service_name([python, "-m", "actions.server", "--port", "5055"]) == "actions"
     assert service_name([python, "-m", "rasa", "run", "--model", "m.tar.gz"]) == "rasa"
-    assert service_name([python, "-m", "bot.rasa_server", "run", "--model", "m.tar.gz"]) == "rasa"
+    assert service_name([python, "-m", "tools.rasa_server", "run", "--model", "m.tar.gz"]) == "rasa"
     assert service_name([python, "-m", "bot", "gateway"]) == "gateway"
     assert service_name([python, "-m", "bot", "run"]) is None
     assert service_name([python, "-m"]) is None and service_name([]) is None

@@ -5,7 +5,9 @@ bus, and on PostgreSQL with Redis pub/sub."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
+import tracemalloc
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import AsyncIterator
@@ -136,6 +138,25 @@ async def test_login_sets_a_strict_httponly_cookie_and_wrong_logins_say_the_same
         for bad in (b"not json", b"[1,2]", b'{"username": 5}', b"\xff\xfe"):
             async with http.post(login, data=bad, headers={"Content-Type": "application/json"}) as response:
                 assert response.status == 400 and "error" in await response.json()
+
+
+async def test_a_compressed_bomb_before_any_login_is_refused_without_inflating_it(gateway):
+    # 200 MB of spaces gzipped into about 200 KB: the body is refused at the size cap while it is
+    # read, not inflated first (the gateway's memory is the target), and the gateway carries on.
+    bomb = gzip.compress(b"{" + b" " * (200 * 1024 * 1024) + b"}", 9)
+    tracemalloc.start()
+    try:
+        async with aiohttp.ClientSession(auto_decompress=False) as http:
+            async with http.post(f"{gateway.url}/api/auth/login", data=bomb,
+                                 headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}) as response:
+                assert response.status in (400, 413)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024, f"{peak / 2**20:.0f} MB"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{gateway.url}/health") as response:
+            assert response.status == 200
 
 
 async def test_a_live_feed_ends_with_its_session(gateway):

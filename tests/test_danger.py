@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from nlu import training as nlu_training
-from nlu.danger import Assessment, assess
+from nlu.danger import assess
 from nlu.features import DIMENSIONS, features
 from nlu.urgency import OUTCOMES, UrgencyModel, UrgencyModelError, default_model
 from nlu.training import KINDS_DIR, TrainingDataError, read_tsv
@@ -82,31 +82,6 @@ def test_clear_messages_are_read_as_a_person_would(text: str, outcome: str) -> N
 def test_ordinary_messages_with_time_words_are_not_urgent(text: str) -> None:
     reading = default_model().read(text)
     assert not assess(text).urgent, (reading.probabilities, reading.now, reading.harm)
-
-
-@pytest.mark.parametrize(
-    ("text", "intent", "violence_type", "expected"),
-    [
-        # Unclear words that name a form of violence: listen and ask whether she is safe now.
-        ("wach normal ki yakhod lflous dyali kolha", "nlu_fallback", "economic", "report_violence"),
-        ("wach normal ki yakhod lflous dyali kolha", "out_of_scope", "economic", "report_violence"),
-        # Unclear words that name none stay unclear; a clear intent stays what it is.
-        ("comment faire un gâteau", "nlu_fallback", None, "nlu_fallback"),
-        ("je cherche un avocat pour le divorce", "ask_legal", "psychological", "ask_legal"),
-    ],
-)
-def test_an_unclear_message_that_names_violence_takes_the_violence_path(
-    text: str, intent: str, violence_type: str | None, expected: str
-) -> None:
-    from rasa.shared.nlu.training_data.message import Message
-
-    from nlu.components import DangerDetector
-
-    entities = [{"entity": "violence_type", "value": violence_type}] if violence_type else []
-    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.4}, "entities": entities})
-    DangerDetector().process([message])
-    assert message.get("intent")["name"] == expected
-    assert message.get("urgent") is False
 
 
 def test_empty_messages_are_nothing_urgent() -> None:
@@ -195,25 +170,3 @@ def test_a_whole_message_command_is_what_she_asked_for(text: str, outcome: str) 
 def test_an_erasure_asked_in_a_hurry_is_learnt_as_an_interruption(intent: str, kind: str, outcome: str) -> None:
     # "Delete it all, he is here" must end with the quick exit, though what she asked is to erase.
     assert nlu_training.outcome_of(intent, kind) == outcome
-
-
-@pytest.mark.parametrize(
-    ("intent", "doubtful", "expected"),
-    [
-        # In doubt, a question whose path does not ask whether she is safe takes the violence
-        # path, which asks it first.
-        ("seek_training", True, "report_violence"),
-        ("ask_health", True, "report_violence"),
-        ("out_of_scope", True, "report_violence"),
-        # Not in doubt, her question is answered as asked; the shelter path asks anyway, and a
-        # short reply or a safety command stays what it is.
-        ("seek_training", False, "seek_training"),
-        ("ask_shelter", True, "ask_shelter"),
-        ("deny", True, "deny"),
-        ("forget_me", True, "forget_me"),
-    ],
-)
-def test_a_question_in_doubt_asks_first_whether_she_is_safe(intent: str, doubtful: bool, expected: str) -> None:
-    from nlu.components import _intent_for
-
-    assert _intent_for(Assessment("none", 0.2, doubtful), intent, [], False) == expected

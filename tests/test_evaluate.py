@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.evaluate import (
+from tools.evaluate import (
     EvalFileError,
     GoldRow,
     confusion_matrix,

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from bot.privacy import Cipher
+from bot.settings import PROJECT_ROOT, load_settings
 from bot.retention import Eraser
 from bot.store import Store, contacts, metadata, utcnow
 from handoff.cases import UNREADABLE, CaseNotFound, CaseQueue, InvalidTransition
 from tests.conftest import TEST_DATABASE_URL
+from tools.training import rasa_process_environment
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -79,11 +82,19 @@ async def test_texts_are_encrypted_at_rest_and_the_console_hears_everything(queu
     assert heard == ["case_opened", "message", "case_updated"]
 
 
-def test_forget_and_retention_erase_contact_cases_and_tracker(store: Store):
-    from rasa.core.tracker_store import SQLTrackerStore
+def create_rasa_tracker_table(url: str) -> sa.Table:
+    """Rasa's own tracker table, created by Rasa itself in its environment."""
+    code = (
+        "import sys, sqlalchemy as sa; from rasa.core.tracker_store import SQLTrackerStore as S; "
+        "S.SQLEvent.__table__.create(sa.create_engine(sys.argv[1]), checkfirst=True)"
+    )
+    subprocess.run([str(load_settings().rasa_python), "-c", code, url], check=True, env=rasa_process_environment(),
+                   cwd=PROJECT_ROOT, timeout=120)
+    return sa.Table("events", sa.MetaData(), autoload_with=sa.create_engine(url))
 
-    events = SQLTrackerStore.SQLEvent.__table__  # Rasa's own tracker table, as Rasa creates it
-    events.create(store.engine, checkfirst=True)
+
+def test_forget_and_retention_erase_contact_cases_and_tracker(store: Store):
+    events = create_rasa_tracker_table(store.url)
     cipher = Cipher(b"k")
     store.touch_contact("old-conv", "webchat", cipher.encrypt("session-old"))
     store.touch_contact("new-conv", "webchat", cipher.encrypt("session-new"))

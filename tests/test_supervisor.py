@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bot.supervisor import Service, Supervisor
+from tools.supervisor import Service, Supervisor
 
 
 def _service(name: str, code: str) -> Service:

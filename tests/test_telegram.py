@@ -26,7 +26,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from bot.settings import PROJECT_ROOT
-from channels.telegram import TelegramSettings
+from bot.settings import TelegramSettings
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
 from channels.telegram import (
     MAX_UPDATE_BYTES,

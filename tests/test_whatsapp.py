@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from channels.whatsapp import WhatsAppSettings
+from bot.settings import WhatsAppSettings
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
 from channels.whatsapp import MAX_BODY_BYTES, OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
 from channels.numbered_menus import RedisNumberedMenus

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.validate import known_to_be_used, responses_sent_by_actions, validate
+from tools.validate import known_to_be_used, responses_sent_by_actions, validate
 
 
 def test_rasa_data_validation_is_clean():

@@ -1,4 +1,8 @@
-"""Training the Rasa model, cached by a hash of everything that shapes it."""
+"""Training the Rasa model, cached by a hash of everything that shapes it.
+
+Training runs in Rasa's environment (Rasa and scikit-learn live there); the gateway's environment
+checks whether the model matches the data and, when it does not, has `maak train` run there.
+"""
 
 from __future__ import annotations
 
@@ -67,6 +71,28 @@ def rasa_process_environment(extra: dict[str, str] | None = None) -> dict[str, s
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     env.update(extra or {})
     return env
+
+
+def own_models_current() -> bool:
+    from nlu import training as nlu_training
+
+    examples = nlu_training.all_examples()
+    return nlu_training.urgency_is_current(examples) and nlu_training.dialect_is_current(examples)
+
+
+def ensure_model_from_gateway(rasa_python: Path, models_dir: Path, force: bool = False, quiet: bool = False) -> Path:
+    """`ensure_model` from the gateway's environment: the model for the current data, trained by
+    `maak train` in Rasa's environment when there is none."""
+    target = model_for_data(models_dir)
+    if not force and target.exists() and own_models_current():
+        return target
+    if not rasa_python.exists():
+        raise TrainingFailed(f"Rasa's environment is missing ({rasa_python}): run `make setup`")
+    command = [str(rasa_python), "-m", "tools", "train", *(["--force"] if force else []), *(["--quiet"] if quiet else [])]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=rasa_process_environment(), stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0 or not target.exists():
+        raise TrainingFailed(f"maak train failed in Rasa's environment (exit code {done.returncode})")
+    return target
 
 
 def ensure_own_models(force: bool = False, quiet: bool = False) -> None:

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, TextIO
 
 from bot.logs import silence_rasa_structlog
 from bot.settings import Settings
-from bot.training import latest_model
+from tools.training import latest_model
 from nlu.danger import clears_the_chat
 
 INTERNAL_ENTITIES = {"lang"}

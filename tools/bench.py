@@ -39,9 +39,9 @@ import aiohttp
 import socketio
 import yaml
 
-from bot.evaluate import EvalFileError, GoldRow, read_rows
+from tools.evaluate import EvalFileError, GoldRow, read_rows
 from bot.settings import PROJECT_ROOT
-from bot.training import model_for_data
+from tools.training import model_for_data
 
 TARGET_P99_MS = 500
 DEFAULT_HANDOFF_CONVERSATIONS = 50

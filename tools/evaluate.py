@@ -1,7 +1,7 @@
 """`maak eval`: intent, language and urgency scores of a model on a labelled TSV file.
 
 The scores are pure functions of the gold rows and the predictions (the dicts `result_of` in
-`bot.parse` returns), so they can be checked without a model and reused by other evaluations;
+`tools.parse` returns), so they can be checked without a model and reused by other evaluations;
 `evaluate_predictions` gathers them all.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence, TextIO
 
 from bot.settings import Settings
-from bot.training import latest_model
+from tools.training import latest_model
 from nlu.danger import STOP_INTENT
 
 LANG_TAGS = ("ar", "ary", "ary-Latn", "fr", "en")
@@ -510,7 +510,7 @@ def plot_report(evaluation: dict[str, Any], path: Path) -> None:
 
 async def predict(agent: Any, rows: Sequence[GoldRow]) -> list[Prediction]:
     """The model's reading of every row, in the shape `maak parse` prints."""
-    from bot.parse import result_of
+    from tools.parse import result_of
 
     return [result_of(row.text, await agent.parse_message(row.text)) for row in rows]
 
@@ -539,7 +539,7 @@ async def run_eval(
         return 2
 
     from bot.logs import silence_rasa_structlog
-    from bot.parse import load_agent
+    from tools.parse import load_agent
 
     silence_rasa_structlog()
     logging.getLogger("rasa").setLevel(logging.ERROR)

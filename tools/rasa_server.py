@@ -1,4 +1,4 @@
-"""Rasa's own command line (`python -m bot.rasa_server run …`), with two changes made at start-up.
+"""Rasa's own command line (`python -m tools.rasa_server run …`), with two changes made at start-up.
 
 - Logs that never carry her words: Rasa configures its structured logs when its command starts,
   and its error events include the message and the traceback's local variables. That

@@ -1,0 +1,1 @@
+"""Tools that are not the running service: training, parse and eval, the bench, the shell, the supervisor."""
