@@ -180,7 +180,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await channel.close()
     await bus.stop()
     if redis is not None:
-        await redis.close()
+        await redis.aclose()
     await oncall.close()
     await http.close()
     eraser.dispose()

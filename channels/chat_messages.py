@@ -105,4 +105,4 @@ class RedisChatMessages:
         return sorted(int(message_id) for message_id in ids)
 
     async def close(self) -> None:
-        await self._redis.close()
+        await self._redis.aclose()

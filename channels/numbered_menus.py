@@ -84,4 +84,4 @@ class RedisNumberedMenus:
         return payloads if isinstance(payloads, list) and all(isinstance(p, str) for p in payloads) else None
 
     async def close(self) -> None:
-        await self._redis.close()
+        await self._redis.aclose()

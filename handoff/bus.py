@@ -115,7 +115,7 @@ class RedisBus(LocalBus):
                 await asyncio.sleep(self._retry)
             finally:
                 try:
-                    await pubsub.close()
+                    await pubsub.aclose()
                 except (RedisError, OSError):
                     pass
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from tools.model_cli import main
 from tools.evaluate import (
     EvalFileError,
     GoldRow,
@@ -25,7 +25,6 @@ from tools.evaluate import (
     macro_f1,
     missed_urgent,
     parse_rows,
-    plot_report,
     read_rows,
     report_document,
     text_report,
@@ -311,15 +310,6 @@ def test_the_text_report_of_a_language_only_file():
     report = text_report(document(rows, [pred(None, "ary")]))
     assert report.splitlines()[2].split() == ["tag", "n", "lang", "lang", "3+", "n", "3+"]
     assert "confusion" not in report and "urgent" not in report
-
-
-def test_the_plot_is_a_png(tmp_path: Path):
-    path = tmp_path / "eval.png"
-    plot_report(document(), path)
-    assert path.read_bytes().startswith(PNG_SIGNATURE)
-    language_only = tmp_path / "lang.png"
-    plot_report(document([row("salam labas 3lik", None, "ary-Latn", None)], [pred(None, "ary")]), language_only)
-    assert language_only.read_bytes().startswith(PNG_SIGNATURE)
 
 
 # --- the command, end to end --------------------------------------------------------------------

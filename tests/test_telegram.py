@@ -467,7 +467,7 @@ async def test_with_replicas_a_quick_exit_deletes_what_every_gateway_sent(fake: 
             assert json.loads(delete["message_ids"]) == fake.issued[str(HER)]  # all five, oldest first
             assert await redis.keys(prefix + "*") == []
         finally:
-            await redis.close()
+            await redis.aclose()
 
 
 async def test_a_message_is_delivered_even_when_its_id_cannot_be_kept(fake: FakeTelegram, caplog):

@@ -623,7 +623,7 @@ async def test_with_replicas_an_answer_by_number_is_understood_by_any_gateway() 
             assert later.text == "2" and await redis.keys(prefix + "*") == []
             await sender.close()
             await receiver.close()
-        await redis.close()
+        await redis.aclose()
 
 
 async def test_with_redis_unreachable_a_menu_still_goes_and_a_number_is_read_as_text(caplog) -> None:
