@@ -10,10 +10,7 @@ import argparse
 import logging
 import os
 
-from rasa_sdk import utils
-from rasa_sdk.endpoint import create_app
-from sanic import response
-from sanic.request import Request
+from bot.logs import silence_dependency_deprecations
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +19,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Maak's action server")
     parser.add_argument("--port", type=int, default=5055)
     args = parser.parse_args()
+    silence_dependency_deprecations()
+    from rasa_sdk import utils
+    from rasa_sdk.endpoint import create_app
+    from sanic import response
+    from sanic.request import Request
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app("actions")
 

@@ -73,3 +73,14 @@ def silence_rasa_structlog(level: int = logging.WARNING) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def silence_dependency_deprecations() -> None:
+    """Rasa's pinned dependencies warn of their own deprecations at every start, and nothing in
+    Rasa's environment will be upgraded: in `maak run`'s output that is noise. Sanic turns these
+    warnings back on when it is imported, so it is imported first."""
+    import warnings
+
+    import sanic  # noqa: F401
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional
 
-from bot.logs import silence_rasa_structlog
+from bot.logs import silence_dependency_deprecations, silence_rasa_structlog
 
 
 def _configure_structlog(log_level: Optional[int] = None) -> None:
@@ -43,9 +43,19 @@ def _validate_action_results_with_one_validator() -> None:
 
 
 def main() -> None:
+    silence_dependency_deprecations()
     import rasa.__main__ as rasa_main
+    import rasa.utils.common as rasa_common
 
     rasa_main.configure_structlog = _configure_structlog
+    rasa_filter_warnings = rasa_common._filter_warnings
+
+    def filter_warnings(log_level: Optional[int] = None, warn_only_once: bool = True) -> None:
+        # Rasa shows every UserWarning once, which brings back its dependencies' deprecations.
+        rasa_filter_warnings(log_level, warn_only_once)
+        silence_dependency_deprecations()
+
+    rasa_common._filter_warnings = filter_warnings
     _validate_action_results_with_one_validator()
     rasa_main.main()
 
