@@ -14,17 +14,20 @@ PIP_QUIET := --quiet --quiet --disable-pip-version-check
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed
 
-# Each environment is rebuilt when its dependencies change; its lock file pins every version that
-# was resolved and tested together.
+# Each environment is brought up to date when its dependencies change (its lock file pins every
+# version that was resolved and tested together), and made anew when its Python is not the one
+# `scripts/find-python` picks (an environment from before the split, or a newer Python installed).
+same_python = [ "$$($(1)/bin/python -c 'import sys; print(sys.version)' 2>/dev/null)" = "$$($$PY -c 'import sys; print(sys.version)')" ]
+
 $(VENV)/.installed: pyproject.toml requirements.lock
-	@PY=$$(scripts/find-python gateway) && { [ -x $(BIN)/python ] || $$PY -m venv $(VENV); }
+	@PY=$$(scripts/find-python gateway) && { $(call same_python,$(VENV)) || { rm -rf $(VENV) && $$PY -m venv $(VENV); }; }
 	@echo "maak: installing the gateway's environment ($(VENV), $$($(BIN)/python -V))"
 	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip wheel
 	@$(BIN)/python -m pip install $(PIP_QUIET) -c requirements.lock -e '.[test]'
 	@touch $@
 
 $(RASA_VENV)/.installed: requirements-rasa.txt requirements-rasa.lock
-	@PY=$$(scripts/find-python rasa) && { [ -x $(RASA_BIN)/python ] || $$PY -m venv $(RASA_VENV); }
+	@PY=$$(scripts/find-python rasa) && { $(call same_python,$(RASA_VENV)) || { rm -rf $(RASA_VENV) && $$PY -m venv $(RASA_VENV); }; }
 	@echo "maak: installing Rasa's environment ($(RASA_VENV), $$($(RASA_BIN)/python -V))"
 	@$(RASA_BIN)/python -m pip install $(PIP_QUIET) --upgrade "pip<25" wheel
 	@$(RASA_BIN)/python -m pip install $(PIP_QUIET) -c requirements-rasa.lock -r requirements-rasa.txt
