@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_data_files()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    model = ensure_model_from_gateway(settings.rasa_python, settings.models_dir)
+    model = ensure_model_from_gateway(_rasa_python(settings), settings.models_dir)
     login = _demo_login(settings)
     supervisor = Supervisor(_services(settings, model))
     asyncio.run(supervisor.run(lambda: _announce_when_ready(settings, login)))
@@ -297,14 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rasa_python(settings: Settings) -> Path:
+    """The Python of Rasa's environment, which must exist before anything is started there."""
+    if not settings.rasa_python.exists():
+        raise SettingsError(f"Rasa's environment is missing ({settings.rasa_python}): run `make setup`")
+    return settings.rasa_python
+
+
 def _in_rasa_environment(args: argparse.Namespace) -> int:
     """`maak train`, `parse` and `eval` run in Rasa's environment, with her stdin and stdout."""
     from tools.training import rasa_process_environment
 
-    rasa_python = load_settings().rasa_python
-    if not rasa_python.exists():
-        print(f"maak: Rasa's environment is missing ({rasa_python}): run `make setup`", file=sys.stderr)
-        return 2
+    rasa_python = _rasa_python(load_settings())
     return subprocess.call([str(rasa_python), "-m", "tools", *args.argv], cwd=PROJECT_ROOT, env=rasa_process_environment())
 
 

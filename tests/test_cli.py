@@ -109,8 +109,9 @@ def test_run_refuses_a_broken_data_file_and_names_it(tmp_path: Path):
 
 
 def test_model_commands_without_rasas_environment_say_how_to_make_it(tmp_path: Path):
-    # `maak train`, `parse` and `eval` run in Rasa's environment; without it they say what to do.
+    # Rasa, the action server and `maak train`, `parse` and `eval` run in Rasa's environment;
+    # without it nothing starts, and the command says what to do.
     env = {"MAAK_RASA_PYTHON": str(tmp_path / "missing" / "python"), "MAAK_VAR_DIR": str(tmp_path)}
-    for command in (["train"], ["parse"], ["eval", "x.tsv"]):
+    for command in (["run"], ["train"], ["parse"], ["eval", "x.tsv"]):
         result = maak(*command, env=env)
         assert result.returncode == 2 and b"make setup" in result.stderr, result.stderr
