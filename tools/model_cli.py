@@ -12,8 +12,6 @@ from typing import Any, Callable
 
 from bot.settings import SettingsError, load_settings
 
-MODEL_COMMANDS = ("train", "parse", "eval")
-
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tools.training import ensure_model
