@@ -65,6 +65,9 @@ class ActionRequestHandoff(Action):
             if not urgent:
                 dispatcher.utter_message(response="utter_numbers", numbers=numbers)
             return [ActiveLoop(None), SlotSet("requested_slot", None)]
+        if result.get("status") == "claimed":
+            # A counsellor took her case while this turn ran: "a counsellor joined" has told her, no place in line.
+            return [ActiveLoop(None), SlotSet("requested_slot", None)]
         if result.get("counsellors_online", 1):
             dispatcher.utter_message(response="utter_handoff_queued", position=result["position"])
         else:

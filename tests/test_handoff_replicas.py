@@ -128,6 +128,17 @@ async def _until(predicate, timeout: float = 20) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _settled(count, quiet: float = 1.0, timeout: float = 30) -> None:
+    """Wait until `count()` has not changed for `quiet` seconds: a turn in flight has sent all it will."""
+    loop = asyncio.get_running_loop()
+    deadline, last, since = loop.time() + timeout, count(), loop.time()
+    while loop.time() - since < quiet:
+        assert loop.time() < deadline, "still sending"
+        await asyncio.sleep(0.05)
+        if count() != last:
+            last, since = count(), loop.time()
+
+
 def _her(chat: ChatClient, start: int) -> list[str]:
     """The texts she received from index `start` (controls without words left out)."""
     return [r["text"] for r in chat.received[start:] if r.get("text")]
@@ -193,7 +204,9 @@ async def test_a_quick_exit_on_telegram_deletes_the_chat_whichever_gateway_sent_
         await console.claim(opened["case"]["id"])
         await console.write(opened["case"]["id"], "Ana hna m3ak.")  # sent by gateway B
         await _until(lambda: any(m.get("text") == "Ana hna m3ak." for m in telegram.sent()))
-        await asyncio.sleep(1.5)  # her turn on A has ended
+        # Her turn on A (the numbers) may end after B's messages when the machine is busy: wait until it has.
+        await _until(lambda: any("19" in m.get("text", "") for m in telegram.sent()), timeout=30)
+        await _settled(lambda: len(telegram.issued[str(HER_CHAT)]))
         shown = [first["message"]["message_id"], *telegram.issued[str(HER_CHAT)]]
         assert len(shown) >= 4  # her words, the numbers (A), a counsellor joined, the counsellor's message (B)
 
