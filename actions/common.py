@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rasa_sdk import Tracker
 
+from core.languages import DEFAULT_LANG
 from facts import Facts, default_facts
 
-DEFAULT_LANG = "ary"
 SAFETY_QUESTION = "utter_ask_safe_now"
 SUMMARY_MAX_CHARS = 2000
 

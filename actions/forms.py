@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import facts, latest_intent
 from actions.gateway import GatewayClient
+from nlu.places import find_place
 
 UNKNOWN = "unknown"
 
@@ -22,7 +23,7 @@ def resolve_region(value: Any, tracker: Tracker) -> tuple[str | None, str | None
         return UNKNOWN, None
     if isinstance(value, str) and value in facts().regions:
         return value, tracker.get_slot("city")
-    place = facts().find_place(str(value or ""), expecting=True)
+    place = find_place(str(value or ""), expecting=True)
     if place is None:
         return None, None
     return place.region, place.city

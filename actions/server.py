@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 
-from bot.logs import silence_dependency_deprecations
+from core.logs import silence_dependency_deprecations
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,11 @@
-"""`python -m bot` is the `maak` command."""
+"""`python -m bot` runs the gateway process; `maak run` starts it beside Rasa and the actions."""
 
 import sys
 
-from bot.cli import main
+from bot.app import serve
+from core.settings import SettingsError, load_settings
 
-sys.exit(main())
+try:
+    serve(load_settings())
+except SettingsError as exc:
+    sys.exit(f"maak: {exc}")

@@ -16,22 +16,23 @@ from redis.exceptions import RedisError
 from bot.dedupe import Dedupe
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
-from bot.privacy import Cipher
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
-from bot.redis_keys import socketio_channel, telegram_chat_messages, whatsapp_numbered_menus
 from bot.retention import Eraser, purge_periodically
 from bot.router import Router
-from bot.settings import Settings
-from bot.store import Store
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OnMessage, OnUndelivered
 from channels.chat_messages import RedisChatMessages
 from channels.numbered_menus import RedisNumberedMenus
 from channels.telegram import TelegramChannel
 from channels.webchat import OnResume, WebChatChannel
-from channels.whatsapp import WhatsAppChannel
 from channels.webchat.page import add_page_routes
+from channels.whatsapp import WhatsAppChannel
+from core.logs import configure_logging
+from core.privacy import Cipher
+from core.redis_keys import socketio_channel, telegram_chat_messages, whatsapp_numbered_menus
+from core.settings import Settings
+from core.store import Store
 from handoff.bus import LocalBus, RedisBus
 from handoff.callback import announce_periodically
 from handoff.cases import PRIORITIES, CaseQueue
@@ -284,3 +285,11 @@ async def _redis_answers(client: aioredis.Redis) -> bool:
         return bool(await client.ping())
     except (RedisError, OSError):
         return False
+
+
+def serve(settings: Settings) -> None:
+    """Run the gateway until it is stopped (`python -m bot`, which `maak run` starts)."""
+    configure_logging(settings.log_level)
+    # A short shutdown: open chat sockets are closed rather than waited for (she reconnects).
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None,
+                shutdown_timeout=3)

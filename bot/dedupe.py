@@ -14,7 +14,7 @@ from collections import OrderedDict
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.redis_keys import seen_message
+from core.redis_keys import seen_message
 
 logger = logging.getLogger(__name__)
 

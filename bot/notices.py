@@ -15,8 +15,8 @@ from typing import Awaitable, Callable, Collection
 
 from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
-from bot.store import Store
 from bot.texts import Texts
+from core.store import Store
 from handoff.cases import UNREADABLE, CaseEvent, CaseQueue
 from handoff.oncall import OnCall
 

@@ -6,9 +6,9 @@ import logging
 from datetime import timezone
 from typing import Mapping
 
-from bot.privacy import Cipher
-from bot.store import Store, utcnow
 from channels.base import Channel, DeliveryFailed, OutboundMessage
+from core.privacy import Cipher
+from core.store import Store, utcnow
 
 logger = logging.getLogger(__name__)
 

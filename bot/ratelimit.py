@@ -13,7 +13,7 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.redis_keys import rate_window
+from core.redis_keys import rate_window
 
 logger = logging.getLogger(__name__)
 

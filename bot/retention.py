@@ -12,7 +12,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bot.store import Store, create_store_engine
+from core.store import Store, create_store_engine
 
 logger = logging.getLogger(__name__)
 

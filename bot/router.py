@@ -16,17 +16,17 @@ import re
 from typing import Any
 
 from bot.dedupe import Dedupe
-from bot.locks import KeyedLocks
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
-from bot.privacy import Cipher, conversation_id
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.ratelimit import RateLimiter
 from bot.retention import Eraser
-from bot.store import Store
-from bot.texts import DEFAULT_LANG, Texts
+from bot.texts import Texts
 from channels.base import InboundMessage, OutboundMessage
-from facts import LANGS
+from core.languages import DEFAULT_LANG, LANGS
+from core.locks import KeyedLocks
+from core.privacy import Cipher, conversation_id
+from core.store import Store
 from handoff.callback import NONE, STOPPED, callback_windows
 from handoff.cases import CaseQueue
 from nlu.commands import command

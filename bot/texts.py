@@ -8,10 +8,10 @@ from typing import Mapping
 
 import yaml
 
-from facts import LANGS, default_facts
+from core.languages import DEFAULT_LANG, LANGS
+from facts import default_facts
 
 TEXTS_FILE = Path(__file__).with_name("texts.yml")
-DEFAULT_LANG = "ary"
 
 
 class Texts:

@@ -36,9 +36,9 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.settings import TelegramSettings
 from channels.base import Button, Channel, ChannelError, DeliveryFailed, InboundMessage, OnMessage, OutboundMessage
 from channels.chat_messages import ChatMessages, MemoryChatMessages
+from core.settings import TelegramSettings
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,17 @@ from typing import Any, Coroutine, Iterator, Sequence
 import aiohttp
 from aiohttp import web
 
-from bot.settings import WhatsAppSettings
 from channels.base import (
-    Button, Channel, DeliveryFailed, InboundMessage, OnMessage, OnUndelivered, OutboundMessage,
+    Button,
+    Channel,
+    DeliveryFailed,
+    InboundMessage,
+    OnMessage,
+    OnUndelivered,
+    OutboundMessage,
 )
 from channels.numbered_menus import MemoryNumberedMenus, NumberedMenus
+from core.settings import WhatsAppSettings
 
 logger = logging.getLogger(__name__)
 

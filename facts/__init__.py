@@ -16,11 +16,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from nlu.normalise import fold
+from core.languages import FALLBACKS, LANGS
 
 __all__ = [
-    "FALLBACKS",
-    "LANGS",
     "NATIONAL",
     "UNKNOWN",
     "City",
@@ -37,17 +35,7 @@ __all__ = [
     "load_facts",
 ]
 
-LANGS = ("ar", "ary", "ary-Latn", "fr", "en")
 REQUIRED_LANGS = ("fr", "ar")
-FALLBACKS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "ar": ("ar", "ary", "fr"),
-        "ary": ("ary", "ar", "fr"),
-        "ary-Latn": ("ary-Latn", "fr", "en"),
-        "fr": ("fr", "en", "ar"),
-        "en": ("en", "fr", "ar"),
-    }
-)
 NATIONAL = "national"
 UNKNOWN = "unknown"
 FACTS_DIR = Path(__file__).resolve().parent
@@ -57,10 +45,6 @@ NUMBERS_FILE = "numbers.yml"
 SERVICES_FILE = "services.yml"
 OPPORTUNITIES_FILE = "opportunities.yml"
 
-_ARABIC_GLUED = "وفبلك"  # wa, fa, bi, li, ka: written glued to the next word
-_LATIN_GLUED = "fbl"  # Arabizi "fkaza", "brbat", "l3youn"
-_PLACE_GLUED = frozenset("فبfb")  # glued letters that mean "in"
-_ARABIC_SCRIPT = ("\u0600", "\u06ff")
 _ADDRESS = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(/[\w./-]*)?")
 _LIST_SEPARATORS = {"fr": " ; ", "ar": "، ", "ary": "، "}
 _LABEL_SEPARATORS = {"fr": " : "}
@@ -83,20 +67,26 @@ class Region:
         names: Name per language tag.
         capital: French name of the capital town.
         cities: French names of its towns, in file order.
+        spellings: Other ways to write it (its names count too); `nlu.places` finds them in her words.
+        guarded: Spellings that are also everyday words: they count only where a place is expected.
     """
 
     code: str
     names: Texts
     capital: str
     cities: tuple[str, ...] = ()
+    spellings: tuple[str, ...] = ()
+    guarded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class City:
-    """A town: its names (fr, ar at least) and its region code."""
+    """A town: its names (fr, ar at least), its region code, its spellings as for `Region`."""
 
     name: Texts
     region: str
+    spellings: tuple[str, ...] = ()
+    guarded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,13 +157,6 @@ class Opportunity:
     sample: bool
 
 
-@dataclass(frozen=True)
-class _Spelling:
-    tokens: tuple[str, ...]
-    place: Place
-    guarded: bool
-
-
 class Facts:
     """The validated facts, with look-ups and short renderings for the assistant.
 
@@ -187,6 +170,7 @@ class Facts:
         kinds: Opportunity kinds (code → name per tag), in file order.
         partners: Partners by code.
         opportunities: Opportunities, in file order.
+        place_words: Words meaning "in" ("f", "à", "في") after which a guarded spelling counts.
     """
 
     def __init__(
@@ -202,7 +186,6 @@ class Facts:
         kinds: Mapping[str, Texts],
         partners: Mapping[str, Partner],
         opportunities: Sequence[Opportunity],
-        spellings: Iterable[_Spelling] = (),
         place_words: Iterable[str] = (),
     ) -> None:
         self.regions: dict[str, Region] = dict(regions)
@@ -215,12 +198,7 @@ class Facts:
         self.kinds: dict[str, Texts] = dict(kinds)
         self.partners: dict[str, Partner] = dict(partners)
         self.opportunities: list[Opportunity] = list(opportunities)
-        self._place_words = frozenset(place_words)
-        self._by_first: dict[str, list[_Spelling]] = {}
-        for spelling in spellings:
-            self._by_first.setdefault(spelling.tokens[0], []).append(spelling)
-        for candidates in self._by_first.values():
-            candidates.sort(key=lambda s: -len(s.tokens))
+        self.place_words: tuple[str, ...] = tuple(place_words)
 
     # ------------------------------------------------------------------------------ texts
     @staticmethod
@@ -266,40 +244,6 @@ class Facts:
     def partner_name(self, code: str, lang: str) -> str:
         """The name of a partner in ``lang``."""
         return self.text(self.partners[code].name, lang)
-
-    # ------------------------------------------------------------------------------ places
-    def find_place(self, text: str, *, expecting: bool = False) -> Place | None:
-        """The town or region she names anywhere in ``text``, or None.
-
-        Matching works on folded words, so it ignores case, accents and punctuation and never
-        matches inside a word ("sla" is not found in "islam"). Arabic letters glued to a word
-        (ف ب ل و ك: "فالدار البيضاء") and Arabizi f/b/l ("fkaza") are understood. Where spellings
-        overlap the longest wins ("fes meknes" is the region, not Fès); otherwise the first place
-        named wins. Guarded spellings (also everyday words: "safi", "الجديدة") count only after a
-        place word ("f", "à", "في"...) or a glued ف/ب/f/b, or anywhere when ``expecting`` is true.
-
-        Args:
-            text: What she wrote.
-            expecting: True when her message answers a question about where she is.
-        """
-        tokens = fold(text).split()
-        for i, token in enumerate(tokens):
-            after_place_word = i > 0 and tokens[i - 1] in self._place_words
-            best: _Spelling | None = None
-            for variant, glued_place in _variants(token):
-                for spelling in self._by_first.get(variant, ()):
-                    size = len(spelling.tokens)
-                    if best is not None and size <= len(best.tokens):
-                        break
-                    if tuple(tokens[i + 1 : i + size]) != spelling.tokens[1:]:
-                        continue
-                    if spelling.guarded and not (expecting or glued_place or after_place_word):
-                        continue
-                    best = spelling
-                    break
-            if best is not None:
-                return best.place
-        return None
 
     # ------------------------------------------------------------------------------ look-ups
     def services_for(self, region: str | None, types: Sequence[str]) -> list[Service]:
@@ -372,24 +316,6 @@ class Facts:
     def render_opportunity(self, opp: Opportunity, lang: str) -> str:
         """The opportunity's title, then how to apply."""
         return f"{self.text(opp.title, lang)}\n{self.text(opp.how_to_apply, lang)}"
-
-
-def _variants(token: str) -> list[tuple[str, bool]]:
-    """The word itself and the words it may hide behind glued letters, each with "glued 'in'"."""
-    variants = [(token, False)]
-    if _ARABIC_SCRIPT[0] <= token[0] <= _ARABIC_SCRIPT[1]:
-        rest, place = token, False
-        for _ in range(2):
-            if len(rest) < 3 or rest[0] not in _ARABIC_GLUED:
-                break
-            place = place or rest[0] in _PLACE_GLUED
-            rest = rest[1:]
-            variants.append((rest, place))
-        # After a glued letter the article often loses its alef: "فلبيضا", "للرباط".
-        variants += [("ا" + word, place) for word, place in variants if word.startswith("ل") and not word.startswith("لا")]
-    elif token[0] in _LATIN_GLUED and len(token) >= 4:
-        variants.append((token[1:], token[0] in _PLACE_GLUED))
-    return variants
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -470,7 +396,7 @@ class _File:
         if not isinstance(value, list):
             raise self.fail(where, f"{what} should be a list")
         for item in value:
-            if not isinstance(item, str) or not fold(item):
+            if not isinstance(item, str) or not any(char.isalpha() for char in item):
                 raise self.fail(where, f"{what} has {item!r}, which is not a text with letters (put it in quotes)")
         return value
 
@@ -496,38 +422,11 @@ class _File:
         return region, city
 
 
-def _load_regions(folder: Path) -> tuple[dict[str, Region], dict[str, City], list[_Spelling], list[str]]:
+def _load_regions(folder: Path) -> tuple[dict[str, Region], dict[str, City], list[str]]:
     file = _File(folder, REGIONS_FILE)
-    place_words = []
-    for word in file.words(file.data.get("place_words"), "section 'place_words'", "place_words"):
-        folded = fold(word)
-        if " " in folded:
-            raise file.fail("section 'place_words'", f"{word!r} should be a single word")
-        place_words.append(folded)
-
+    place_words = file.words(file.data.get("place_words"), "section 'place_words'", "place_words")
     regions: dict[str, Region] = {}
     cities: dict[str, City] = {}
-    spellings: dict[tuple[str, ...], _Spelling] = {}
-    origins: dict[tuple[str, ...], str] = {}
-
-    def describe(place: Place) -> str:
-        return f"town {place.city} ({place.region})" if place.city else f"region {place.region}"
-
-    def add(words: Iterable[str], guarded: Iterable[str], place: Place, where: str) -> None:
-        guarded_keys = {tuple(fold(word).split()) for word in guarded}
-        for word in [*words, *guarded]:
-            key = tuple(fold(word).split())
-            if not key:
-                raise file.fail(where, f"spelling {word!r} has no letters")
-            previous = spellings.get(key)
-            if previous is not None and previous.place != place:
-                raise file.fail(
-                    where,
-                    f"spelling {word!r} also names {describe(previous.place)} (in {origins[key]}); "
-                    "a spelling may point to one place only",
-                )
-            spellings[key] = _Spelling(key, place, key in guarded_keys)
-            origins[key] = where
 
     for index, raw in enumerate(file.section("regions"), start=1):
         where = _File.label(raw, index, "region", "code")
@@ -554,24 +453,24 @@ def _load_regions(folder: Path) -> tuple[dict[str, Region], dict[str, City], lis
             city_where = f"{where}, town {french}"
             if french in cities:
                 raise file.fail(city_where, f"duplicate town {french!r} (already in region {cities[french].region})")
-            cities[french] = City(name, code)
-            town_names.append(french)
-            add(
-                [*name.values(), *file.words(city_entry.get("spellings"), city_where, "spellings")],
-                file.words(city_entry.get("guarded"), city_where, "guarded"),
-                Place(code, french),
-                city_where,
+            cities[french] = City(
+                name,
+                code,
+                tuple(file.words(city_entry.get("spellings"), city_where, "spellings")),
+                tuple(file.words(city_entry.get("guarded"), city_where, "guarded")),
             )
+            town_names.append(french)
         if capital not in town_names:
             raise file.fail(where, f"capital {capital!r} is not one of its towns ({', '.join(town_names)})")
-        add(
-            [*names.values(), *file.words(entry.get("spellings"), where, "spellings")],
-            file.words(entry.get("guarded"), where, "guarded"),
-            Place(code),
-            where,
+        regions[code] = Region(
+            code,
+            names,
+            capital,
+            tuple(town_names),
+            tuple(file.words(entry.get("spellings"), where, "spellings")),
+            tuple(file.words(entry.get("guarded"), where, "guarded")),
         )
-        regions[code] = Region(code, names, capital, tuple(town_names))
-    return regions, cities, list(spellings.values()), place_words
+    return regions, cities, place_words
 
 
 def _load_numbers(folder: Path) -> tuple[list[Number], Texts, tuple[str, ...]]:
@@ -716,11 +615,12 @@ def load_facts(folder: Path | None = None) -> Facts:
 
     Raises:
         FactsError: A file is missing or invalid: unknown region, town, type, kind or partner,
-            a text without fr or ar, an unknown language tag, a duplicate id or code, or a
-            spelling that names two places. The message names the file, the entry and the problem.
+            a text without fr or ar, an unknown language tag, a duplicate id or code. The message
+            names the file, the entry and the problem. (A spelling that names two places is found
+            by `nlu.places`, which matches them.)
     """
     folder = Path(folder) if folder is not None else FACTS_DIR
-    regions, cities, spellings, place_words = _load_regions(folder)
+    regions, cities, place_words = _load_regions(folder)
     numbers, unconfirmed_note, self_harm_first = _load_numbers(folder)
     service_types, services = _load_services(folder, regions, cities)
     kinds, partners, opportunities = _load_opportunities(folder, regions, cities)
@@ -735,7 +635,6 @@ def load_facts(folder: Path | None = None) -> Facts:
         kinds=kinds,
         partners=partners,
         opportunities=opportunities,
-        spellings=spellings,
         place_words=place_words,
     )
 

@@ -8,7 +8,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from bot.store import Store
+from core.store import Store
 
 ROLES = ("counsellor", "supervisor", "partner", "admin")
 _USERNAME = re.compile(r"^[A-Za-z0-9._-]{2,64}$")

@@ -17,8 +17,8 @@ from typing import Any, Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.privacy import Cipher
-from bot.redis_keys import console_events
+from core.privacy import Cipher
+from core.redis_keys import console_events
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import Any, Awaitable, Callable, Collection
 
-from bot.locks import KeyedLocks
-from bot.privacy import Cipher
-from bot.store import Store, utcnow
+from core.locks import KeyedLocks
+from core.privacy import Cipher
+from core.store import Store, utcnow
 from handoff.bus import LocalBus
 
 logger = logging.getLogger(__name__)

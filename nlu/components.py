@@ -20,10 +20,11 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, META
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from facts import LANGS, default_facts
+from core.languages import LANGS
 from nlu.danger import FORGET_INTENT, STOP_INTENT, URGENT_INTENT, Assessment, assess
 from nlu.langid import identify
 from nlu.normalise import normalise_token
+from nlu.places import default_places
 from nlu.violence_types import violence_types
 
 # An interruption that she also asked to erase stays what she asked.
@@ -98,14 +99,14 @@ class Gazetteer(_Stateless):
     """Region, city and violence type from the data files, in every script and spelling."""
 
     def __init__(self) -> None:
-        self._facts = default_facts()
+        self._places = default_places()
 
     def process(self, messages: List[Message]) -> List[Message]:
         name = self.__class__.__name__
         for message in messages:
             text = message.get(TEXT) or ""
             found: List[Dict[Text, Any]] = []
-            place = self._facts.find_place(text)
+            place = self._places.find(text)
             if place is not None:
                 found.append(_entity("region", place.region, name))
                 if place.city:

@@ -33,10 +33,11 @@ from typing import Any
 
 import yaml
 
+from core.languages import LANGS
 from nlu.dialect import default_model as default_dialect_model
 from nlu.normalise import ARABIC_VARIANTS, arabizi_canon, fold, has_arabizi_digit
 
-TAGS: tuple[str, ...] = ("ar", "ary", "ary-Latn", "fr", "en")
+TAGS: tuple[str, ...] = LANGS
 MARKERS_PATH = Path(__file__).parent / "lexicon" / "language_markers.yml"
 
 # A guess whose confidence is below this is returned with reliable=False.
@@ -143,7 +144,7 @@ def _weighted(section: dict[str, Any], where: str, norm: Any) -> dict[str, float
 def load_markers(path: Path | None = None) -> Markers:
     """Read and fold the marker lists; errors name the section at fault."""
     data = yaml.safe_load((path or MARKERS_PATH).read_text(encoding="utf-8")) or {}
-    for section in ("ar", "ary", "ary-Latn", "fr", "en"):
+    for section in LANGS:
         if not isinstance(data.get(section), dict):
             raise ValueError(f"language markers: section {section!r} is missing")
     latin = _weighted(data["ary-Latn"], "ary-Latn", fold)
@@ -152,7 +153,7 @@ def load_markers(path: Path | None = None) -> Markers:
         leanings={
             _fold_arabic(str(word)): tag
             for tag, words in (data.get("leanings") or {}).items()
-            if tag in ("ar", "ary", "ary-Latn", "fr", "en")
+            if tag in LANGS
             for word in words or []
         },
         neutral=frozenset(w for item in data.get("neutral") or [] for w in _fold_arabic(str(item)).split()),

@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
+from core.languages import LANGS
 from nlu.phrases import PhraseError, PhraseMatcher
 
 VIOLENCE_TYPES: tuple[str, ...] = ("physical", "sexual", "psychological", "economic", "digital", "forced_marriage")
-LANGS: tuple[str, ...] = ("ar", "ary", "ary-Latn", "fr", "en")
 VIOLENCE_TYPES_PATH = Path(__file__).parent / "lexicon" / "violence_types.yml"
 
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from bot.settings import PROJECT_ROOT, Settings, load_settings
+from core.settings import PROJECT_ROOT, Settings, load_settings
 from tools.training import ensure_model_from_gateway
 
 # The tests of what runs in Rasa's environment (tests/rasa/) run there: `make test` runs them with
@@ -78,7 +78,7 @@ def start_stack(tmp: Path, extra_env: dict[str, str] | None = None) -> Stack:
     env.update(extra_env or {})
     log_file = tmp / "maak.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, "-m", "cli", "run"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=log_file.open("w"),

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 CONVERSATIONS = PROJECT_ROOT / "tests" / "data" / "conversations"
 LANG_FILES = ("ar", "ary", "ary_latn", "fr", "en")

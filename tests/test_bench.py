@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import PROJECT_ROOT
+from nlu.commands import command
+from nlu.danger import assess
+from nlu.langid import identify
+from tests.conftest import free_port
 from tools.bench import (
     CONVERSATIONS,
     TARGET_P99_MS,
@@ -22,18 +27,13 @@ from tools.bench import (
     latency_summary,
     memory_mb,
     percentile,
+    safety_question_texts,
     service_name,
     service_pids,
-    safety_question_texts,
     store_kind,
     urgent_file_report,
     urgent_message,
 )
-from bot.settings import PROJECT_ROOT
-from nlu.commands import command
-from nlu.danger import assess
-from nlu.langid import identify
-from tests.conftest import free_port
 
 HANDOFF_KEYS = {
     "benchmark", "conversations", "opened", "p50_ms", "p90_ms", "p99_ms", "max_ms", "store", "bus",
@@ -145,14 +145,14 @@ def testservice_names_of_maak_run_children() -> None:
     assert service_name([python, "-m", "actions.server", "--port", "5055"]) == "actions"
     assert service_name([python, "-m", "rasa", "run", "--model", "m.tar.gz"]) == "rasa"
     assert service_name([python, "-m", "tools.rasa_server", "run", "--model", "m.tar.gz"]) == "rasa"
-    assert service_name([python, "-m", "bot", "gateway"]) == "gateway"
-    assert service_name([python, "-m", "bot", "run"]) is None
+    assert service_name([python, "-m", "bot"]) == "gateway"
+    assert service_name([python, "-m", "cli", "run"]) is None
     assert service_name([python, "-m"]) is None and service_name([]) is None
 
 
 def test_service_pids_finds_the_children_by_role() -> None:
-    # A child that looks like the gateway to /proc (`python -m bot gateway` with a bogus argument).
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "-m", "bot", "gateway"])
+    # A child that looks like the gateway to /proc (`python -m bot` with a bogus argument).
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "-m", "bot"])
     try:
         # Until the child has exec'd, /proc shows it with its parent's command line: a busy
         # machine can take a moment.
@@ -166,7 +166,7 @@ def test_service_pids_finds_the_children_by_role() -> None:
 
 
 def _maak_bench(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "bot", "bench", *args]
+    command = [sys.executable, "-m", "cli", "bench", *args]
     return subprocess.run(command, cwd=PROJECT_ROOT, input=stdin, capture_output=True, text=True, timeout=60)
 
 
@@ -210,7 +210,7 @@ def test_bench_handoff_end_to_end(model: Path, tmp_path: Path) -> None:
     # Its scratch var dir goes under tmp_path, so that its processes can be recognised.
     env["TMPDIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "bench", "--handoff", "--conversations", "5"],
+        [sys.executable, "-m", "cli", "bench", "--handoff", "--conversations", "5"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -244,7 +244,7 @@ def test_bench_urgent_file_end_to_end(model: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["TMPDIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "bench", "--urgent-file", str(labelled)],
+        [sys.executable, "-m", "cli", "bench", "--urgent-file", str(labelled)],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     # Exit 1: one urgent message missed — reported, not a crash.

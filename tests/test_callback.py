@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot.router import callback_window
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from handoff.callback import callback_windows
 
 WINDOWS = callback_windows()

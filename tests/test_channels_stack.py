@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 import requests
 
-from bot.store import Store
+from core.store import Store
 from handoff.accounts import add_user
 from tests.conftest import Stack, start_stack, stop_stack
 from tests.console import ConsoleClient

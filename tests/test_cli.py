@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROJECT_ROOT, SettingsError, load_settings
-from bot.store import Store
+from core.settings import PROJECT_ROOT, SettingsError, load_settings
+from core.store import Store
 
 
 def maak(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT):
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", "cli", *args],
         input=stdin,
         capture_output=True,
         cwd=cwd,

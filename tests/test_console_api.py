@@ -19,17 +19,17 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bot.app import STORE, create_app
-from bot.privacy import conversation_id
-from bot.settings import Settings, load_settings
-from bot.store import Store, contacts, metadata, utcnow
-from handoff.accounts import AccountError, add_user, remove_user
-from handoff.console import hub
+from core.privacy import conversation_id
+from core.settings import Settings, load_settings
+from core.store import Store, contacts, metadata, utcnow
 from handoff import callback
+from handoff.accounts import AccountError, add_user, remove_user
 from handoff.callback import callback_windows
+from handoff.console import hub
 from tests.chat import ChatClient, texts
-from tests.expect import said_text
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
 from tests.console import ConsoleClient
+from tests.expect import said_text
 from tests.fakes import FakeRasa, FakeTelegram, serve
 
 PASSWORD = "correct horse battery"

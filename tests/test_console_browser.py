@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from bot.store import Store
+from core.store import Store
 from tests.browser import chromium_page
 from tests.expect import conversation, response_template
 

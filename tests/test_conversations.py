@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.privacy import Cipher, conversation_id
-from bot.store import Store
+from core.privacy import Cipher, conversation_id
+from core.store import Store
 from tests.chat import ChatClient, payloads, texts
 from tests.expect import LANG_FILES, conversation, said, said_text
 

@@ -11,8 +11,8 @@ import yaml
 from nlu import training as nlu_training
 from nlu.danger import assess
 from nlu.features import DIMENSIONS, features
-from nlu.urgency import OUTCOMES, UrgencyModel, UrgencyModelError, default_model
 from nlu.training import KINDS_DIR, TrainingDataError, read_tsv
+from nlu.urgency import OUTCOMES, UrgencyModel, UrgencyModelError, default_model
 
 LANGS = {"ar", "ary", "ary-Latn", "fr", "en"}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tools.model_cli import main
+from core.settings import PROJECT_ROOT
 from tools.evaluate import (
     EvalFileError,
     GoldRow,
@@ -31,7 +31,7 @@ from tools.evaluate import (
     urgent_precision,
     urgent_recall,
 )
-from bot.settings import PROJECT_ROOT
+from tools.model_cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCORE_KEYS = {
@@ -333,7 +333,7 @@ def test_maak_eval_prints_one_json_document(model: Path, tmp_path: Path):
     source.write_text("text\tintent\tlang\turgent\n" + "".join("\t".join(r) + "\n" for r in E2E_ROWS), encoding="utf-8")
     plot = tmp_path / "sample.png"
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "eval", str(source), "--model", str(model), "--json", "--plot", str(plot)],
+        [sys.executable, "-m", "cli", "eval", str(source), "--model", str(model), "--json", "--plot", str(plot)],
         capture_output=True,
         cwd=PROJECT_ROOT,
         env={**os.environ, "MAAK_VAR_DIR": str(tmp_path / "var")},

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from core.languages import LANGS
 from facts import (
     FACTS_DIR,
-    LANGS,
     Facts,
     FactsError,
     Place,
     default_facts,
     load_facts,
 )
+from nlu.places import Places
 
 REGION_CODES = {"TTA", "ORI", "FMK", "RSK", "BMK", "CST", "MSA", "DTA", "SMA", "GON", "LSH", "DOD"}
 SERVICE_TYPES = (
@@ -187,7 +188,7 @@ def test_no_invented_numbers_or_sites(facts: Facts) -> None:
     ],
 )
 def test_find_place(facts: Facts, text: str, region: str, city: str | None) -> None:
-    assert facts.find_place(text) == Place(region, city)
+    assert Places(facts).find(text) == Place(region, city)
 
 
 @pytest.mark.parametrize(
@@ -213,20 +214,20 @@ def test_find_place(facts: Facts, text: str, region: str, city: str | None) -> N
     ],
 )
 def test_find_place_none(facts: Facts, text: str) -> None:
-    assert facts.find_place(text) is None
+    assert Places(facts).find(text) is None
 
 
 def test_find_place_guarded_spellings_count_when_expecting_a_place(facts: Facts) -> None:
-    assert facts.find_place("safi") is None
-    assert facts.find_place("safi", expecting=True) == Place("MSA", "Safi")
-    assert facts.find_place("sla", expecting=True) == Place("RSK", "Salé")
-    assert facts.find_place("la", expecting=True) is None
+    assert Places(facts).find("safi") is None
+    assert Places(facts).find("safi", expecting=True) == Place("MSA", "Safi")
+    assert Places(facts).find("sla", expecting=True) == Place("RSK", "Salé")
+    assert Places(facts).find("la", expecting=True) is None
 
 
 def test_find_place_longest_then_first(facts: Facts) -> None:
-    assert facts.find_place("tanger tetouan") == Place("TTA", None)
-    assert facts.find_place("ana f fes w mama f dar lbida") == Place("FMK", "Fès")
-    assert facts.find_place("dar lbida") == Place("CST", "Casablanca")
+    assert Places(facts).find("tanger tetouan") == Place("TTA", None)
+    assert Places(facts).find("ana f fes w mama f dar lbida") == Place("FMK", "Fès")
+    assert Places(facts).find("dar lbida") == Place("CST", "Casablanca")
 
 
 # ---------------------------------------------------------------------------------- languages
@@ -345,7 +346,7 @@ def test_missing_fr_in_opportunity(folder: Path) -> None:
 def test_spelling_for_two_regions(folder: Path) -> None:
     edit(folder, "regions.yml", '"fnideq", ', '"kaza", ')
     with pytest.raises(FactsError, match=r"regions\.yml: region CST, town Casablanca: spelling 'kaza' also names") as error:
-        load_facts(folder)
+        Places(load_facts(folder))
     assert "town Fnideq (TTA)" in str(error.value)
 
 

@@ -19,8 +19,8 @@ from typing import Iterator
 import pytest
 import requests
 
-from bot.settings import PROJECT_ROOT
-from bot.store import Store, metadata
+from core.settings import PROJECT_ROOT
+from core.store import Store, metadata
 from handoff.accounts import add_user
 from tests.chat import ChatClient, texts
 from tests.conftest import TEST_DATABASE_URL, Stack, free_port, start_stack, stop_stack
@@ -106,7 +106,7 @@ def replicas(model, tmp_path_factory) -> Iterator[Replicas]:
         b_port = free_port()
         b_log = (folder / "gateway-b.log").open("w")
         b_process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "gateway"], cwd=PROJECT_ROOT, env={**a.env, "MAAK_PORT": str(b_port)},
+            [sys.executable, "-m", "bot"], cwd=PROJECT_ROOT, env={**a.env, "MAAK_PORT": str(b_port)},
             stdout=b_log, stderr=subprocess.STDOUT,
         )
         b_url = f"http://127.0.0.1:{b_port}"
@@ -216,7 +216,7 @@ async def test_a_quick_exit_on_telegram_deletes_the_chat_whichever_gateway_sent_
 
 
 def _gateway_pid(stack: Stack) -> int:
-    found = subprocess.run(["pgrep", "-P", str(stack.process.pid), "-f", "bot gateway"], capture_output=True, text=True)
+    found = subprocess.run(["pgrep", "-P", str(stack.process.pid), "-f", " -m bot$"], capture_output=True, text=True)
     return int(found.stdout.split()[0])
 
 

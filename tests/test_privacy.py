@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 
-from bot.logs import EventFormatter
+from core.logs import EventFormatter
 from tests.chat import ChatClient
 
 MARKERS = [

@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from bot.dedupe import Dedupe
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
-from bot.privacy import Cipher, conversation_id
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
 from bot.retention import Eraser
 from bot.router import Router
-from bot.store import Store, contacts, utcnow
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OutboundMessage
+from core.privacy import Cipher, conversation_id
+from core.store import Store, contacts, utcnow
 from handoff.callback import callback_windows
 from handoff.cases import CaseQueue
 from handoff.oncall import OnCall

@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from tests.expect import response_template
 
 
 def test_shell_conversation_with_numbered_buttons(stack):
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "shell", "--url", stack.url],
+        [sys.executable, "-m", "cli", "shell", "--url", stack.url],
         input="salut, bonsoir\n6\n".encode(),
         capture_output=True,
         cwd=PROJECT_ROOT,
@@ -26,7 +26,7 @@ def test_shell_conversation_with_numbered_buttons(stack):
 
 def test_shell_says_when_nothing_runs():
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "shell", "--url", "http://127.0.0.1:9"],
+        [sys.executable, "-m", "cli", "shell", "--url", "http://127.0.0.1:9"],
         input=b"",
         capture_output=True,
         cwd=PROJECT_ROOT,

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from bot.privacy import conversation_id
-from bot.store import Store
+from core.privacy import conversation_id
+from core.store import Store
 from tests.chat import ChatClient, texts
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, start_stack, stop_stack
 from tests.expect import conversation, said

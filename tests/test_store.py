@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from bot.privacy import Cipher
-from bot.settings import PROJECT_ROOT, load_settings
 from bot.retention import Eraser
-from bot.store import Store, contacts, metadata, utcnow
+from core.privacy import Cipher
+from core.settings import PROJECT_ROOT, load_settings
+from core.store import Store, contacts, metadata, utcnow
 from handoff.cases import UNREADABLE, CaseNotFound, CaseQueue, InvalidTransition
 from tests.conftest import TEST_DATABASE_URL
 from tools.training import rasa_process_environment

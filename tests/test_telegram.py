@@ -23,11 +23,12 @@ import pytest
 import redis.asyncio as aioredis
 import requests
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from bot.settings import PROJECT_ROOT
-from bot.settings import TelegramSettings
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
+from channels.chat_messages import ChatMessages, MemoryChatMessages, RedisChatMessages
 from channels.telegram import (
     MAX_UPDATE_BYTES,
     CallbackPayloads,
@@ -35,7 +36,7 @@ from channels.telegram import (
     split_text,
     webhook_url_problem,
 )
-from channels.chat_messages import MemoryChatMessages, RedisChatMessages, ChatMessages
+from core.settings import PROJECT_ROOT, TelegramSettings
 from tests.conftest import TEST_REDIS_URL
 from tests.fakes import FakeTelegram, serve
 
@@ -584,7 +585,7 @@ async def test_her_chat_id_and_words_are_never_logged(tg: Harness, caplog: pytes
 
 
 def test_library_loggers_that_print_calls_stay_at_warning_even_in_debug():
-    from bot.logs import configure_logging
+    from core.logs import configure_logging
 
     root = logging.getLogger()
     handlers, root_level = root.handlers[:], root.level
@@ -604,10 +605,10 @@ def test_library_loggers_that_print_calls_stay_at_warning_even_in_debug():
 
 
 async def maak(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    """`python -m bot ...` as a subprocess, without blocking the loop the fake runs in."""
+    """`python -m cli ...` as a subprocess, without blocking the loop the fake runs in."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args,
+        sys.executable, "-m", "cli", *args,
         cwd=PROJECT_ROOT, env={**base, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -20,12 +20,13 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
-from bot.settings import WhatsAppSettings
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
-from channels.whatsapp import MAX_BODY_BYTES, OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
 from channels.numbered_menus import RedisNumberedMenus
+from channels.whatsapp import MAX_BODY_BYTES, OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
+from core.settings import WhatsAppSettings
 from tests.conftest import TEST_REDIS_URL, free_port
 from tests.fakes import FakeGraph, serve
 

@@ -39,8 +39,8 @@ import aiohttp
 import socketio
 import yaml
 
+from core.settings import PROJECT_ROOT
 from tools.evaluate import EvalFileError, GoldRow, read_rows
-from bot.settings import PROJECT_ROOT
 from tools.training import model_for_data
 
 TARGET_P99_MS = 500
@@ -282,13 +282,13 @@ def service_pids(parent: int) -> dict[str, int]:
 
 
 def service_name(argv: list[str]) -> str | None:
-    """Which service a `python -m MODULE …` command line is (see `bot.cli._services`)."""
+    """Which service a `python -m MODULE …` command line is (see `cli.main._services`)."""
     module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else ""
     if module == "actions.server":
         return "actions"
     if module.split(".")[-1] in ("rasa", "rasa_server"):
         return "rasa"
-    if module == "bot" and "gateway" in argv:
+    if module == "bot":
         return "gateway"
     return None
 
@@ -385,7 +385,7 @@ def embedded_stack() -> Iterator[Target]:
         username, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(18)
         # Before the stack, so that the account and the schema exist when the gateway starts.
         created = subprocess.run(
-            [sys.executable, "-m", "bot", "user", "add", username, "--role", "counsellor"],
+            [sys.executable, "-m", "cli", "user", "add", username, "--role", "counsellor"],
             input=password + "\n", cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
         )  # fmt: skip
         if created.returncode != 0:
@@ -397,7 +397,7 @@ def embedded_stack() -> Iterator[Target]:
         log_path = Path(workdir) / "maak.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"], cwd=PROJECT_ROOT, env=env,
+                [sys.executable, "-m", "cli", "run"], cwd=PROJECT_ROOT, env=env,
                 stdout=log, stderr=subprocess.STDOUT,
                 # Its own session: our Ctrl-C is handled here, and it is stopped in `_stop`.
                 start_new_session=True,
@@ -424,7 +424,7 @@ def embedded_stack() -> Iterator[Target]:
             _stop(process, children or service_pids(process.pid))
             if database_url:
                 # A shared database keeps no bench account behind (the scratch SQLite goes with its folder).
-                subprocess.run([sys.executable, "-m", "bot", "user", "remove", username],
+                subprocess.run([sys.executable, "-m", "cli", "user", "remove", username],
                                cwd=PROJECT_ROOT, env=env, capture_output=True)
 
 

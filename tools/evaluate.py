@@ -17,11 +17,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TextIO
 
-from bot.settings import Settings
-from tools.training import latest_model
+from core.languages import LANGS
+from core.settings import Settings
 from nlu.danger import STOP_INTENT
+from tools.training import latest_model
 
-LANG_TAGS = ("ar", "ary", "ary-Latn", "fr", "en")
 FULL_HEADER = ("text", "intent", "lang", "urgent")
 KIND_HEADER = (*FULL_HEADER, "kind")
 LANG_HEADER = ("text", "lang")
@@ -91,9 +91,9 @@ def parse_rows(content: str, name: str = "<input>") -> list[GoldRow]:
         for column, value in values.items():
             if not value:
                 raise EvalFileError(f"{name}:{number}: empty {column}")
-        if values["lang"] not in LANG_TAGS:
+        if values["lang"] not in LANGS:
             raise EvalFileError(
-                f"{name}:{number}: unknown language tag {values['lang']!r} (expected one of {', '.join(LANG_TAGS)})"
+                f"{name}:{number}: unknown language tag {values['lang']!r} (expected one of {', '.join(LANGS)})"
             )
         urgent = None
         if "urgent" in values:
@@ -321,7 +321,7 @@ def evaluate_predictions(rows: Sequence[GoldRow], predictions: Sequence[Predicti
     if len(rows) != len(predictions):
         raise ValueError(f"{len(rows)} rows but {len(predictions)} predictions")
     labelled = any(row.intent is not None for row in rows)
-    tags = [tag for tag in LANG_TAGS if any(row.lang == tag for row in rows)]
+    tags = [tag for tag in LANGS if any(row.lang == tag for row in rows)]
     tags += sorted({row.lang for row in rows} - set(tags))
     by_lang = {}
     for tag in tags:
@@ -538,7 +538,7 @@ async def run_eval(
         print(f"maak: cannot write the plot: no directory {plot.parent}", file=sys.stderr)
         return 2
 
-    from bot.logs import silence_rasa_structlog
+    from core.logs import silence_rasa_structlog
     from tools.parse import load_agent
 
     silence_rasa_structlog()

@@ -1,5 +1,5 @@
 """The `maak` commands that need Rasa — `train`, `parse`, `eval` — which run in Rasa's environment
-(`python -m tools …`); the gateway's `maak` hands them over (`bot.cli`)."""
+(`python -m tools …`); the gateway's `maak` hands them over (`cli.main`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from bot.settings import SettingsError, load_settings
+from core.settings import SettingsError, load_settings
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from bot.logs import silence_rasa_structlog
-from bot.settings import Settings
-from tools.training import latest_model
+from core.logs import silence_rasa_structlog
+from core.settings import Settings
 from nlu.danger import clears_the_chat
+from tools.training import latest_model
 
 INTERNAL_ENTITIES = {"lang"}
 

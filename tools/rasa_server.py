@@ -2,7 +2,7 @@
 
 - Logs that never carry her words: Rasa configures its structured logs when its command starts,
   and its error events include the message and the traceback's local variables. That
-  configuration is replaced by `bot.logs.silence_rasa_structlog`: warnings and errors still
+  configuration is replaced by `core.logs.silence_rasa_structlog`: warnings and errors still
   reach the log, as an event name and an exception type.
 - Each action server reply is checked against Rasa's response schema, as before, but with the
   validator built once: Rasa's own check rebuilds and re-checks the schema on every call
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional
 
-from bot.logs import silence_dependency_deprecations, silence_rasa_structlog
+from core.logs import silence_dependency_deprecations, silence_rasa_structlog
 
 
 def _configure_structlog(log_level: Optional[int] = None) -> None:

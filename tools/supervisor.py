@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 STOP_GRACE_SECONDS = 10
 # A process that ran this long before dying is restarted at once; earlier deaths back off.

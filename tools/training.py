@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 # What a trained model depends on: Rasa's configuration, the training data, what chooses the kinds
 # rows Rasa learns (`nlu/training.py`), and what shapes the features (the tokenizer's

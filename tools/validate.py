@@ -13,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 _UNUSED_RESPONSE = re.compile(r"The utterance '(utter_[a-z_]+)' is not used in any story or rule")
 _SENT_BY_ACTION = re.compile(r'response="(utter_[a-z_]+)"')

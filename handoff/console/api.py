@@ -15,8 +15,8 @@ from typing import Any, Awaitable, Callable
 import yaml
 from aiohttp import web
 
-from bot.privacy import Cipher
-from bot.store import Store, utcnow
+from core.privacy import Cipher
+from core.store import Store, utcnow
 from facts import default_facts
 from handoff.callback import callback_windows
 from handoff.cases import CaseNotFound, CaseQueue, InvalidTransition

@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from bot.store import Store
+from core.store import Store
 from handoff.accounts import check_password
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-from bot.store import Store
+from core.store import Store
 from handoff.bus import Event, LocalBus
 from handoff.console.auth import CONSOLE_ROLES, Session, for_session, may_read
 

@@ -1,4 +1,4 @@
-"""The `maak` command (also `python -m bot`)."""
+"""The `maak` command (also `python -m cli`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
-from bot.store import Store
+from core.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from core.store import Store
 from handoff.accounts import ROLES, AccountError, add_user, new_password, remove_user
 from tools.model_cli import add_model_commands
 from tools.training import TrainingFailed
@@ -43,7 +43,7 @@ def _services(settings: Settings, model: Path) -> list:
             ],
             env,
         ),  # fmt: skip
-        Service("gateway", [sys.executable, "-m", "bot", "gateway"], env),
+        Service("gateway", [sys.executable, "-m", "bot"], env),
     ]
 
 
@@ -95,10 +95,11 @@ def check_data_files() -> None:
     """Load and validate every operator-edited file before anything starts."""
     from bot.texts import default_texts
     from facts import default_facts
-    from nlu import commands, langid, urgency, violence_types
+    from nlu import commands, langid, places, urgency, violence_types
 
     loaders = (
         default_facts,
+        places.default_places,
         default_texts,
         urgency.default_model,
         commands.default_lexicon,
@@ -130,22 +131,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from bot.app import serve
 
-    from bot.app import create_app
-    from bot.logs import configure_logging
-
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    # A short shutdown: open chat sockets are closed rather than waited for (she reconnects).
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=3,
-    )
+    serve(load_settings())
     return 0
 
 
