@@ -1,5 +1,6 @@
 """The gateway: one aiohttp application wiring channels, the router, the case queue, the console
-and the stores. Every resource opens in `_resources` (a cleanup context) and closes in reverse."""
+and the stores. Each resource opens in its own cleanup context and closes in reverse order, so a
+failure while one opens still closes every one opened before it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from bot.ratelimit import RateLimiter
 from bot.retention import Eraser, purge_periodically
 from bot.router import Router
 from bot.texts import default_texts
-from channels.base import Channel, InboundMessage, OnMessage, OnUndelivered
+from channels.base import Channel, InboundMessage, OnMessage, OnUndelivered, OutboundMessage
 from channels.chat_messages import RedisChatMessages
 from channels.numbered_menus import RedisNumberedMenus
 from channels.telegram import TelegramChannel
@@ -41,7 +42,7 @@ from handoff.console.auth import Sessions
 from handoff.console.hub import ConsoleHub
 from handoff.console.page import add_console_page
 from handoff.escalation import escalate_periodically
-from handoff.oncall import OnCall, TelegramOnCall
+from handoff.oncall import ChatOnCall, OnCall
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,12 @@ RASA = web.AppKey("rasa", RasaClient)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CHANNELS = web.AppKey("channels", dict)
 NOTICES = web.AppKey("notices", CaseNotices)
+BUS = web.AppKey("bus", LocalBus)
 REDIS = web.AppKey("redis", object)
+CIPHER = web.AppKey("cipher", Cipher)
+ERASER = web.AppKey("eraser", Eraser)
+ONCALL = web.AppKey("oncall", OnCall)
+HUB = web.AppKey("hub", ConsoleHub)
 
 # Fields of her case that the action server may set while she waits.
 CASE_FIELDS = {"region", "safe_to_chat", "intake_done", "summary"}
@@ -63,6 +69,11 @@ def create_app(settings: Settings) -> web.Application:
     """The gateway application; resources open in `cleanup_ctx`, nothing connects before start-up."""
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
+    app[CIPHER] = Cipher(settings.data_key)
+    # The one Redis client of this gateway (bus, dedupe, rate limits, WhatsApp menus, Telegram
+    # message ids, health); it connects on first use, so nothing connects before start-up.
+    app[REDIS] = (aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+                  if settings.redis_url else None)
 
     async def on_message(message: InboundMessage) -> None:
         await app[ROUTER].handle(message)
@@ -73,12 +84,13 @@ def create_app(settings: Settings) -> web.Application:
     async def on_undelivered(seq: int, reason: str) -> None:
         await app[QUEUE].undelivered(seq, reason)
 
-    channels = _channels(settings, on_message, on_resume, on_undelivered)
+    channels = _channels(settings, app[REDIS], on_message, on_resume, on_undelivered)
     for channel in channels:
         channel.attach(app)
     app[CHANNELS] = {channel.name: channel for channel in channels}
 
-    app.cleanup_ctx.append(_resources)
+    app[ONCALL] = _new_on_call(settings, app[CHANNELS])
+    app.cleanup_ctx.extend([_store, _redis, _bus, _http, _eraser, _services, _channels_running, _background])
     add_page_routes(app)
     add_console_page(app)
     add_console_routes(app)
@@ -89,7 +101,8 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def _channels(
-    settings: Settings, on_message: OnMessage, on_resume: OnResume, on_undelivered: OnUndelivered
+    settings: Settings, redis: aioredis.Redis | None,
+    on_message: OnMessage, on_resume: OnResume, on_undelivered: OnUndelivered,
 ) -> list[Channel]:
     """The web chat always; WhatsApp and Telegram when their settings are all there."""
     channels: list[Channel] = [
@@ -98,16 +111,14 @@ def _channels(
     ]
     if settings.whatsapp is not None:
         # With replicas, her answer "2" may reach another gateway than the one that sent the menu.
-        menus = (RedisNumberedMenus(settings.redis_url, whatsapp_numbered_menus(), settings.secret)
-                 if settings.redis_url else None)
+        menus = RedisNumberedMenus(redis, whatsapp_numbered_menus(), settings.secret) if redis is not None else None
         channels.append(WhatsAppChannel(settings.whatsapp, on_message, on_undelivered, menus))
     else:
         logger.info("WhatsApp is off: set WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_ACCESS_TOKEN "
                     "and WHATSAPP_PHONE_NUMBER_ID to turn it on", extra={"event": "channel_off", "channel": "whatsapp"})
     if settings.telegram is not None:
         # With replicas, every gateway must know the messages in her chat, for the quick exit.
-        shown = (RedisChatMessages(settings.redis_url, telegram_chat_messages(), settings.secret)
-                 if settings.redis_url else None)
+        shown = RedisChatMessages(redis, telegram_chat_messages(), settings.secret) if redis is not None else None
         channels.append(TelegramChannel(settings.telegram, on_message, shown))
     else:
         logger.info("Telegram is off: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET to turn it on",
@@ -115,77 +126,116 @@ def _channels(
     return channels
 
 
-def _on_call(settings: Settings) -> OnCall:
+def _new_on_call(settings: Settings, channels: dict[str, Channel]) -> OnCall:
     telegram = settings.telegram
     if telegram is None or not telegram.oncall_chat_ids:
         logger.info("no on-call Telegram chats configured: escalations are only logged", extra={"event": "oncall_off"})
         return OnCall()
-    return TelegramOnCall(telegram.bot_token, telegram.oncall_chat_ids, telegram.api_base, settings.public_url + "/console")
+    channel = channels[TelegramChannel.name]
+
+    async def send(chat_id: str, text: str) -> None:
+        await channel.send(chat_id, OutboundMessage(text=text))
+
+    return ChatOnCall(send, telegram.oncall_chat_ids, settings.public_url + "/console")
 
 
-async def _resources(app: web.Application) -> AsyncIterator[None]:
+async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.var_dir.mkdir(parents=True, exist_ok=True)  # the embedded SQLite store lives there
-    store = Store(settings.store_url)
-    await store.run(store.create_schema)
-    cipher = Cipher(settings.data_key)
-    for channel in app[CHANNELS].values():
-        await channel.start()
-    # One Redis client for the app (rate limits, dedupe, health); the bus subscribes on its own connection.
-    redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2) if settings.redis_url else None
-    bus = RedisBus(redis, cipher) if redis is not None else LocalBus()
+    store = app[STORE] = Store(settings.store_url)
+    try:
+        await store.run(store.create_schema)
+        yield
+    finally:
+        store.dispose()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    yield
+    if app[REDIS] is not None:
+        await app[REDIS].aclose()
+
+
+async def _bus(app: web.Application) -> AsyncIterator[None]:
+    # Pub/sub holds a connection of its own, taken from the one client's pool.
+    bus = app[BUS] = RedisBus(app[REDIS], app[CIPHER]) if app[REDIS] is not None else LocalBus()
     await bus.start()
-    http = aiohttp.ClientSession()
-    rasa = RasaClient(http, settings.rasa_url, settings.internal_token)
-    queue = CaseQueue(store, cipher, bus)
-    eraser = Eraser(store, settings.tracker_url)
+    yield
+    await bus.stop()
+
+
+async def _http(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as http:
+        app[HTTP] = http
+        yield
+
+
+async def _eraser(app: web.Application) -> AsyncIterator[None]:
+    eraser = app[ERASER] = Eraser(app[STORE], app[SETTINGS].tracker_url)
+    yield
+    eraser.dispose()
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    """The queue, the router and the console, wired over the resources above; nothing here to close but sockets."""
+    settings, store, cipher = app[SETTINGS], app[STORE], app[CIPHER]
+    rasa = app[RASA] = RasaClient(app[HTTP], settings.rasa_url, settings.internal_token)
+    queue = app[QUEUE] = CaseQueue(store, cipher, app[BUS])
     texts = default_texts()
     outbox = Outbox(store, cipher, app[CHANNELS])
-    oncall = _on_call(settings)
     sessions = Sessions(store, settings.secret)
-    hub = ConsoleHub(store, bus, sessions.still_valid)
-    notices = CaseNotices(queue, store, outbox, texts, oncall, rasa, online=hub.online_usernames)
+    hub = app[HUB] = ConsoleHub(store, app[BUS], sessions.still_valid)
+    notices = app[NOTICES] = CaseNotices(queue, store, outbox, texts, app[ONCALL], rasa, online=hub.online_usernames)
     queue.subscribe(notices)
-    app[STORE], app[QUEUE], app[RASA], app[HTTP], app[NOTICES] = store, queue, rasa, http, notices
-    app[REDIS] = redis
     app[ROUTER] = Router(
         secret=settings.secret,
         store=store,
         cipher=cipher,
         queue=queue,
         rasa=rasa,
-        eraser=eraser,
+        eraser=app[ERASER],
         texts=texts,
         outbox=outbox,
         notices=notices,
-        dedupe=Dedupe(redis),
-        limiter=RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds, redis),
+        dedupe=Dedupe(app[REDIS]),
+        limiter=RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds, app[REDIS]),
         max_text_chars=settings.max_text_chars,
     )
     app[CONSOLE] = ConsoleApi(
         store=store, cipher=cipher, queue=queue, sessions=sessions, hub=hub,
         deliver=outbox.send_counsellor, sla_seconds=settings.handoff_sla_seconds,
     )
+    # Before the port opens (so before /health says ready): nothing the first urgent message needs is cold.
+    await app[ROUTER].warm()
+    yield
+    await hub.close_all()
+
+
+async def _channels_running(app: web.Application) -> AsyncIterator[None]:
+    """Channels start once the router can take what they receive, and finish it before it goes."""
+    started: list[Channel] = []
+    try:
+        for channel in app[CHANNELS].values():
+            await channel.start()
+            started.append(channel)
+        yield
+    finally:
+        for channel in reversed(started):
+            await channel.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    settings, queue = app[SETTINGS], app[QUEUE]
     tasks = [
-        asyncio.create_task(purge_periodically(eraser, store, settings.retention_days)),
+        asyncio.create_task(purge_periodically(app[ERASER], app[STORE], settings.retention_days)),
         asyncio.create_task(escalate_periodically(queue, settings.handoff_sla_seconds)),
         asyncio.create_task(announce_periodically(queue)),
-        asyncio.create_task(hub.keep_presence()),
+        asyncio.create_task(app[HUB].keep_presence()),
     ]
     yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await hub.close_all()
-    for channel in app[CHANNELS].values():
-        await channel.close()
-    await bus.stop()
-    if redis is not None:
-        await redis.aclose()
-    await oncall.close()
-    await http.close()
-    eraser.dispose()
-    store.dispose()
 
 
 def _authorised(request: web.Request) -> bool:

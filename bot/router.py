@@ -114,6 +114,13 @@ class Router:
             logger.exception("message handling failed", extra={"event": "router_error", "channel": message.channel})
             await self._keep_for_a_human(conv, message, clean_text(message.text), DEFAULT_LANG)
 
+    async def warm(self) -> None:
+        """Load what her first message needs (language, danger and command models; the queue's
+        queries), so that the first urgent case after a start opens as fast as the next ones."""
+        sample = "salam 3afak"
+        await asyncio.to_thread(lambda: (identify(sample), assess(sample), command(sample)))
+        await self._queue.list("queued")
+
     async def resume(self, channel: str, sender: str, seen: int) -> None:
         """Her chat reconnected: what a counsellor wrote while she was away reaches her now."""
         await self._notices.resend_missed(conversation_id(self._secret, channel, sender), seen)

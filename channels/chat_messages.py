@@ -29,8 +29,6 @@ class ChatMessages(Protocol):
     async def take(self, chat_id: str) -> list[int]:
         """The ids still deletable in `chat_id`, oldest first, forgotten as they are returned."""
 
-    async def close(self) -> None:
-        """Release connections."""
 
 
 class MemoryChatMessages:
@@ -55,9 +53,6 @@ class MemoryChatMessages:
         horizon = time.monotonic() - self._keep
         return [message_id for message_id, sent in ids if sent > horizon]
 
-    async def close(self) -> None:
-        self._chats.clear()
-
     def _expire(self, now: float) -> None:
         # Least recently written first: a chat whose newest message is past 48 hours has nothing left to delete.
         while self._chats:
@@ -74,11 +69,11 @@ class RedisChatMessages:
     """
 
     def __init__(
-        self, redis_url: str, prefix: str, pepper: bytes,
+        self, client: aioredis.Redis, prefix: str, pepper: bytes,
         per_chat: int = PER_CHAT, keep_seconds: int = DELETABLE_SECONDS,
     ) -> None:
-        # The client connects on first use; Redis being down fails a call, not the gateway's start.
-        self._redis = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+        # The gateway's one client, which connects on first use: Redis down fails a call, not the start.
+        self._redis = client
         self._prefix = prefix
         self._pepper = pepper
         self._per_chat = per_chat
@@ -103,6 +98,3 @@ class RedisChatMessages:
             ids, _ = await pipe.execute()
         # A chat's message ids grow with time: numeric order is oldest first.
         return sorted(int(message_id) for message_id in ids)
-
-    async def close(self) -> None:
-        await self._redis.aclose()

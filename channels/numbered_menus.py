@@ -30,8 +30,6 @@ class NumberedMenus(Protocol):
     async def get(self, address: str) -> list[str] | None:
         """The payloads of the last numbered menu sent to `address`, if it still stands."""
 
-    async def close(self) -> None:
-        """Release connections."""
 
 
 class MemoryNumberedMenus:
@@ -53,16 +51,14 @@ class MemoryNumberedMenus:
     async def get(self, address: str) -> list[str] | None:
         return self._menus.get(address)
 
-    async def close(self) -> None:
-        self._menus.clear()
 
 
 class RedisNumberedMenus:
     """`NumberedMenus` shared by every replica; the key is an HMAC of her address, never the address."""
 
-    def __init__(self, redis_url: str, prefix: str, pepper: bytes, keep_seconds: int = KEEP_SECONDS) -> None:
-        # The client connects on first use; Redis being down fails a call, not the gateway's start.
-        self._redis = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    def __init__(self, client: aioredis.Redis, prefix: str, pepper: bytes, keep_seconds: int = KEEP_SECONDS) -> None:
+        # The gateway's one client, which connects on first use: Redis down fails a call, not the start.
+        self._redis = client
         self._prefix = prefix
         self._pepper = pepper
         self._keep = keep_seconds
@@ -82,6 +78,3 @@ class RedisNumberedMenus:
             return None
         payloads = json.loads(stored)
         return payloads if isinstance(payloads, list) and all(isinstance(p, str) for p in payloads) else None
-
-    async def close(self) -> None:
-        await self._redis.aclose()

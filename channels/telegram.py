@@ -8,7 +8,6 @@ own (a bot may, in a private chat, for 48 hours).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -20,7 +19,7 @@ from base64 import urlsafe_b64encode
 from collections import OrderedDict
 from datetime import timedelta
 from functools import partial
-from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -36,8 +35,10 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
+from channels import webhook
 from channels.base import Button, Channel, ChannelError, DeliveryFailed, InboundMessage, OnMessage, OutboundMessage
 from channels.chat_messages import ChatMessages, MemoryChatMessages
+from channels.webhook import HandOver, RetryLater, read_capped, unread, with_retries
 from core.settings import TelegramSettings
 
 logger = logging.getLogger(__name__)
@@ -48,12 +49,6 @@ T = TypeVar("T")
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query")
-# A real update is a few kilobytes (a 4096-character text, its entities, a quoted reply); the cap
-# keeps one request from holding the gateway's memory.
-MAX_UPDATE_BYTES = 256 * 1024
-# Messages handed to the router and not yet handled. Past this, the webhook answers 503 and
-# Telegram keeps the update and re-sends it later: memory stays bounded and nothing is lost.
-MAX_PENDING = 1000
 TEXT_LIMIT = 4096  # Bot API, in UTF-16 code units
 CALLBACK_DATA_LIMIT = 64  # Bot API, in bytes
 DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
@@ -89,27 +84,8 @@ def _utf16_units(char: str) -> int:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` UTF-16 units, cut after a line break or a space when one is near."""
-    pieces: list[str] = []
-    rest = text
-    while rest:
-        units, cut = 0, len(rest)
-        for index, char in enumerate(rest):
-            units += _utf16_units(char)
-            if units > limit:
-                cut = index
-                break
-        if cut < len(rest):
-            # Back up to a line break, else a space, in the second half of the piece.
-            for separator in ("\n", " "):
-                at = rest.rfind(separator, cut // 2, cut)
-                if at > 0:
-                    cut = at + 1
-                    break
-        piece, rest = rest[:cut], rest[cut:]
-        if piece.strip():
-            pieces.append(piece.rstrip())
-    return pieces
+    """Pieces of at most `limit` UTF-16 units (the Bot API counts them), emoji kept whole."""
+    return webhook.split_text(text, limit, _utf16_units)
 
 
 def webhook_url_problem(url: str) -> str | None:
@@ -184,6 +160,8 @@ class TelegramChannel(Channel):
     max_attempts = 4
     backoff: Sequence[float] = (0.5, 1.0, 2.0)
     max_wait_seconds = 30.0
+    # How long `close` waits for messages already handed to `on_message`.
+    close_timeout_seconds = 30.0
 
     def __init__(
         self,
@@ -198,8 +176,7 @@ class TelegramChannel(Channel):
         self._callbacks = CallbackPayloads()
         self._bot: Bot | None = None
         self._requests: tuple[HTTPXRequest, ...] = ()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closing = False
+        self._hand_over = HandOver(self.name, self.close_timeout_seconds)
 
     # Lifecycle
 
@@ -220,19 +197,20 @@ class TelegramChannel(Channel):
         )
         for request in self._requests:
             await request.initialize()
-        self._closing = False
+        self._hand_over.open()
+
+    async def drain(self) -> None:
+        """Wait until every message handed to `on_message` so far has been handled."""
+        await self._hand_over.drain()
 
     async def close(self) -> None:
-        """Finish the messages already accepted, then close the HTTP clients."""
-        self._closing = True
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Finish the messages already accepted (within a bound), then close the HTTP clients."""
+        await self._hand_over.close()
         if self._bot is not None:
             await self._bot.shutdown()
         for request in self._requests:
             await request.shutdown()
         self._bot, self._requests = None, ()
-        await self._messages.close()
 
     # Inbound
 
@@ -240,19 +218,19 @@ class TelegramChannel(Channel):
         given = request.headers.get(SECRET_HEADER)
         if given is None:
             _log(logging.WARNING, "webhook call without the secret", "telegram_unauthorised")
-            return _unread(401)
+            return unread(401)
         # Digests compared, so that not even the secret's length shows in the timing.
         given_digest = hashlib.sha256(given.encode("utf-8", "replace")).digest()
         if not hmac.compare_digest(given_digest, self._secret_digest):
             _log(logging.WARNING, "webhook call with a wrong secret", "telegram_forbidden")
-            return _unread(403)
-        if self._closing or len(self._tasks) >= MAX_PENDING:
-            # Telegram keeps the update and re-sends it.
-            return _unread(503)
-        body = await _read_capped(request, MAX_UPDATE_BYTES)
+            return unread(403)
+        if self._hand_over.busy:
+            # Telegram keeps the update and re-sends it: memory stays bounded and nothing is lost.
+            return unread(503)
+        body = await read_capped(request)
         if body is None:
             _log(logging.WARNING, "update larger than the cap refused", "telegram_too_large")
-            return _unread(413)
+            return unread(413)
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
@@ -273,7 +251,7 @@ class TelegramChannel(Channel):
             _log(logging.INFO, f"update ignored: {reason}", "telegram_ignored")
         else:
             shown = update.message.message_id if update.message is not None else None
-            self._spawn(self._deliver(inbound, shown if _is_int(shown) else None))
+            self._hand_over.spawn(self._deliver(inbound, shown if _is_int(shown) else None))
         # An empty body: Telegram would execute a Bot API call written in the answer.
         return web.Response(status=200)
 
@@ -310,7 +288,7 @@ class TelegramChannel(Channel):
         assert query is not None
         if isinstance(query.id, str) and self._bot is not None:
             # Stops the spinner on her button; the reply itself comes as a message.
-            self._spawn(self._answer_callback(query.id))
+            self._hand_over.spawn(self._answer_callback(query.id))
         message = query.message
         chat = message.chat if message is not None else None
         if chat is None or not _is_int(chat.id) or chat.type != "private":
@@ -324,12 +302,6 @@ class TelegramChannel(Channel):
         if payload is None:
             return None, "button no longer known"
         return InboundMessage(self.name, str(chat.id), _clean(payload), message_id=message_id), ""
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        # References kept: the loop holds tasks weakly, and `close` awaits them.
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, message: InboundMessage, shown: int | None) -> None:
         if shown is not None:
@@ -422,28 +394,23 @@ class TelegramChannel(Channel):
 
     async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
         """One Bot API call with bounded retries; DeliveryFailed with a short reason otherwise."""
-        waited = 0.0
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def once(seconds_left: float) -> T:
             try:
                 return await request()
             except RetryAfter as exc:
-                delay, reason = _retry_seconds(exc), "rate limited by Telegram"
-                cause: TelegramError = exc
+                raise RetryLater("telegram: rate limited by Telegram", _retry_seconds(exc)) from exc
             except Forbidden as exc:
                 raise DeliveryFailed(f"telegram: forbidden ({_description(exc)})") from exc
             except BadRequest as exc:  # before NetworkError: it is one in PTB
                 raise DeliveryFailed(f"telegram: bad request ({_description(exc)})") from exc
             except NetworkError as exc:  # TimedOut, connection errors, 5xx
-                delay, reason = self.backoff[min(attempt - 1, len(self.backoff) - 1)], "Telegram unreachable"
-                cause = exc
+                raise RetryLater("telegram: Telegram unreachable") from exc
             except TelegramError as exc:
                 raise DeliveryFailed(f"telegram: {type(exc).__name__}") from exc
-            if attempt == self.max_attempts or waited + delay > self.max_wait_seconds:
-                raise DeliveryFailed(f"telegram: {reason}") from cause
-            _log(logging.WARNING, f"Bot API call retried ({type(cause).__name__})", "telegram_retry")
-            waited += delay
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+
+        return await with_retries(once, channel=self.name, attempts=self.max_attempts, backoff=self.backoff,
+                                  budget_seconds=self.max_wait_seconds)
 
     def _require_bot(self) -> Bot:
         if self._bot is None:
@@ -472,26 +439,6 @@ class TelegramChannel(Channel):
             )
         )
         _log(logging.INFO, "webhook registered", "telegram_webhook_set")
-
-
-def _unread(status: int) -> web.Response:
-    """An answer that leaves the body unread: the connection closes, or the unread bytes would be
-    taken for the next request on it (a keep-alive connection then hangs)."""
-    response = web.Response(status=status)
-    response.force_close()
-    return response
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is larger than `limit` (read no further than that)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def _command(text: str) -> str:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
-from typing import Any, Coroutine, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -33,14 +33,13 @@ from channels.base import (
     OutboundMessage,
 )
 from channels.numbered_menus import MemoryNumberedMenus, NumberedMenus
+from channels.webhook import HandOver, RetryLater, read_at_most, read_capped, split_text, unread, with_retries
 from core.settings import WhatsAppSettings
 
 logger = logging.getLogger(__name__)
 
 
 WEBHOOK_PATH = "/webhooks/whatsapp"
-# Meta's notifications are a few KB even when batched; anything bigger is not from Meta.
-MAX_BODY_BYTES = 256 * 1024
 
 # WhatsApp's documented limits for the messages endpoint.
 TEXT_LIMIT = 4096
@@ -209,25 +208,6 @@ def _failed_status(status: Any) -> tuple[int, str] | None:
     return int(match.group(1)), reason
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """`text` in pieces of at most `limit` characters, cut at a line break or a space when possible."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        window = text[: limit + 1]
-        cut = window.rfind("\n")
-        if cut < limit // 2:
-            cut = window.rfind(" ")
-        if cut < limit // 2:
-            pieces.append(text[:limit])
-            text = text[limit:]
-        else:
-            pieces.append(text[:cut])
-            text = text[cut + 1 :]
-    if text.strip() or not pieces:
-        pieces.append(text)
-    return [p for p in pieces if p.strip()]
-
-
 def _split_tail(text: str, limit: int) -> tuple[str, str]:
     """(`lead`, `tail`): the tail, at most `limit` characters, carries the buttons."""
     if len(text) <= limit:
@@ -338,24 +318,10 @@ def _retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None  # a wait past the budget makes the send give up
 
 
-async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
-    """The whole stream, or None past `limit` bytes (a Content-Length may be absent or lie)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await stream.read(64 * 1024)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-
-
 async def _graph_error_code(response: aiohttp.ClientResponse) -> int | None:
     """`error.code` of a Graph error body; its message is never kept (it may quote her number)."""
     try:
-        body = json.loads(await _read_at_most(response.content, 64 * 1024) or b"")
+        body = json.loads(await read_at_most(response.content, 64 * 1024) or b"")
     except (ValueError, RecursionError, aiohttp.ClientError, asyncio.TimeoutError):
         return None
     code = _field(body, "error", "code")
@@ -391,9 +357,7 @@ class WhatsAppChannel(Channel):
         # Menus sent as numbered text, to read her "2" back as that choice.
         self._numbered: NumberedMenus = numbered_menus or MemoryNumberedMenus()
         self._session: aiohttp.ClientSession | None = None
-        # Strong references: the event loop keeps only weak ones to running tasks.
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closing = False
+        self._hand_over = HandOver(self.name, self.close_timeout_seconds)
 
     @property
     def _messages_url(self) -> str:
@@ -407,25 +371,17 @@ class WhatsAppChannel(Channel):
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=self.request_timeout_seconds)
             self._session = aiohttp.ClientSession(timeout=timeout)
-        self._closing = False
+        self._hand_over.open()
 
     async def drain(self) -> None:
         """Wait until every message handed to `on_message` so far has been handled."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._hand_over.drain()
 
     async def close(self) -> None:
-        self._closing = True
-        try:
-            await asyncio.wait_for(self.drain(), self.close_timeout_seconds)
-        except asyncio.TimeoutError:
-            logger.error("messages still being handled at shutdown", extra=_event("whatsapp_close_timeout"))
-            for task in list(self._tasks):
-                task.cancel()
+        await self._hand_over.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
-        await self._numbered.close()
 
     # Inbound
 
@@ -444,21 +400,16 @@ class WhatsAppChannel(Channel):
         return web.Response(text=challenge, content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"})
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        if self._closing:
-            return web.Response(status=503, text="closing")  # Meta delivers it again later
+        if self._hand_over.busy:
+            return unread(503, "busy")  # Meta delivers it again later
         signature = request.headers.get("X-Hub-Signature-256", "")
         if not signature.startswith("sha256="):
             logger.warning("unsigned webhook refused", extra=_event("whatsapp_unsigned"))
             return web.Response(status=401, text="signature required")
-        body = None
-        if request.content_length is None or request.content_length <= MAX_BODY_BYTES:
-            body = await _read_at_most(request.content, MAX_BODY_BYTES)
+        body = await read_capped(request)
         if body is None:
             logger.warning("oversized webhook refused", extra=_event("whatsapp_too_large"))
-            response = web.Response(status=413, text="too large")
-            # The rest of the body is left unread: the connection cannot serve another request.
-            response.force_close()
-            return response
+            return unread(413, "too large")
         expected = hmac.new(self._settings.app_secret.encode(), body, hashlib.sha256).hexdigest().encode()
         given = signature[len("sha256=") :].strip().lower().encode("utf-8", "replace")
         if not hmac.compare_digest(expected, given):
@@ -475,15 +426,10 @@ class WhatsAppChannel(Channel):
             logger.error("webhook unreadable: %s", type(exc).__name__, extra=_event("whatsapp_parse_error"))
             return web.Response(text="ok")
         for batch in self._by_sender(found.messages):
-            self._spawn(self._hand_over(batch))
+            self._hand_over.spawn(self._handle(batch))
         if found.undelivered and self._on_undelivered is not None:
-            self._spawn(self._report(found.undelivered))
+            self._hand_over.spawn(self._report(found.undelivered))
         return web.Response(text="ok")
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _report(self, undelivered: list[tuple[int, str]]) -> None:
         assert self._on_undelivered is not None
@@ -502,7 +448,7 @@ class WhatsAppChannel(Channel):
             batches.setdefault(message.sender, []).append(message)
         return iter(batches.values())
 
-    async def _hand_over(self, messages: list[InboundMessage]) -> None:
+    async def _handle(self, messages: list[InboundMessage]) -> None:
         for message in messages:
             try:
                 await self._on_message(await self._choice(message))
@@ -541,16 +487,13 @@ class WhatsAppChannel(Channel):
     async def _post(self, body: dict[str, Any]) -> None:
         if self._session is None or self._session.closed:
             raise DeliveryFailed("whatsapp channel not started")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.budget_seconds
+        session = self._session
         headers = {"Authorization": f"Bearer {self._settings.access_token}"}
-        reason = "unreachable"
-        for attempt in range(self.attempts):
-            retry_after: float | None = None
-            status, code = 0, None
-            seconds = max(0.1, min(self.request_timeout_seconds, deadline - loop.time()))
+
+        async def once(seconds_left: float) -> None:
+            seconds = min(self.request_timeout_seconds, seconds_left)
             try:
-                async with self._session.post(
+                async with session.post(
                     self._messages_url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)
                 ) as response:
                     if 200 <= response.status < 300:
@@ -560,22 +503,16 @@ class WhatsAppChannel(Channel):
                     retry_after = _retry_after(response.headers.get("Retry-After"))
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # Retried although a timed-out message may have gone out: a repeat beats a loss.
-                reason = f"unreachable ({type(exc).__name__})"
-            else:
-                if code == REENGAGEMENT_ERROR:
-                    raise DeliveryFailed(OUTSIDE_WINDOW)
-                detail = f"HTTP {status}" + (f", error {code}" if code is not None else "")
-                if status == 429 or code in TRANSIENT_ERRORS:
-                    reason = f"rate limited ({detail})"
-                elif status >= 500:
-                    reason = f"server error ({detail})"
-                else:
-                    raise DeliveryFailed(f"refused ({detail})")
-            if attempt == self.attempts - 1:
-                break
-            delay = retry_after if retry_after is not None else self.backoff_seconds * 2**attempt
-            if loop.time() + delay > deadline:
-                break
-            logger.info("retrying a message to her", extra=_event("whatsapp_retry"))
-            await asyncio.sleep(delay)
-        raise DeliveryFailed(reason)
+                raise RetryLater(f"unreachable ({type(exc).__name__})") from exc
+            if code == REENGAGEMENT_ERROR:
+                raise DeliveryFailed(OUTSIDE_WINDOW)
+            detail = f"HTTP {status}" + (f", error {code}" if code is not None else "")
+            if status == 429 or code in TRANSIENT_ERRORS:
+                raise RetryLater(f"rate limited ({detail})", retry_after)
+            if status >= 500:
+                raise RetryLater(f"server error ({detail})", retry_after)
+            raise DeliveryFailed(f"refused ({detail})")
+
+        backoff = [self.backoff_seconds * 2**attempt for attempt in range(self.attempts)]
+        await with_retries(once, channel=self.name, attempts=self.attempts, backoff=backoff,
+                           budget_seconds=self.budget_seconds)

@@ -1,5 +1,5 @@
-"""Alerting the on-call counsellors through the Telegram bot: an urgent case waits past the SLA,
-or a waiting woman's callback time has come.
+"""Alerting the on-call counsellors in their chats (the Telegram channel's bot): an urgent case
+waits past the SLA, or a waiting woman's callback time has come.
 
 An alert carries no words of hers and no contact: the case number, its language and how long it
 has waited (or which window she chose), so that a notification on a counsellor's phone reveals
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
-from telegram import Bot
-from telegram.error import TelegramError
+# Sends `text` to one chat; raises when it could not be delivered.
+SendText = Callable[[str, str], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
@@ -29,15 +29,13 @@ class OnCall:
         logger.warning("her callback time has come; no on-call chat configured",
                        extra={"event": "callback_due", "case_id": case["id"]})
 
-    async def close(self) -> None:
-        """Nothing to close."""
 
 
-class TelegramOnCall(OnCall):
-    """Sends the alert to every on-call chat through the Bot API (python-telegram-bot)."""
+class ChatOnCall(OnCall):
+    """Sends the alert to every on-call chat through a channel's `send` (Telegram's, in the gateway)."""
 
-    def __init__(self, token: str, chat_ids: Sequence[str], base_url: str, console_url: str) -> None:
-        self._bot = Bot(token, base_url=base_url)
+    def __init__(self, send: SendText, chat_ids: Sequence[str], console_url: str) -> None:
+        self._send = send
         self._chat_ids = tuple(chat_ids)
         self._console_url = console_url
 
@@ -73,12 +71,9 @@ class TelegramOnCall(OnCall):
         sent = 0
         for chat_id in self._chat_ids:
             try:
-                await self._bot.send_message(chat_id=chat_id, text=text, disable_web_page_preview=True)
+                await self._send(chat_id, text)
                 sent += 1
-            except TelegramError as exc:
+            except Exception as exc:  # one chat's failure must not keep the alert from the others
                 logger.error("on-call alert not delivered: %s", type(exc).__name__,
                              extra={"event": "oncall_failed", "case_id": case["id"]})
         return sent
-
-    async def close(self) -> None:
-        await self._bot.shutdown()

@@ -30,12 +30,12 @@ from hypothesis import strategies as st
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
 from channels.chat_messages import ChatMessages, MemoryChatMessages, RedisChatMessages
 from channels.telegram import (
-    MAX_UPDATE_BYTES,
     CallbackPayloads,
     TelegramChannel,
     split_text,
     webhook_url_problem,
 )
+from channels.webhook import MAX_BODY_BYTES as MAX_UPDATE_BYTES
 from core.settings import PROJECT_ROOT, TelegramSettings
 from tests.conftest import TEST_REDIS_URL
 from tests.fakes import FakeTelegram, serve
@@ -140,7 +140,7 @@ class Harness:
     async def settled(self) -> None:
         """Every message handed on and every callback answer done (the channel's own tasks)."""
         for _ in range(500):
-            if not self.channel._tasks:
+            if not self.channel._hand_over.pending:
                 return
             await asyncio.sleep(0.01)
         raise AssertionError("channel tasks still pending")
@@ -303,7 +303,7 @@ async def test_close_finishes_the_messages_already_accepted(fake: FakeTelegram):
 
 
 async def test_past_the_pending_bound_telegram_is_asked_to_come_back(fake: FakeTelegram, monkeypatch):
-    monkeypatch.setattr("channels.telegram.MAX_PENDING", 2)
+    monkeypatch.setattr("channels.webhook.MAX_PENDING", 2)
     release = asyncio.Event()
     handled: list[str] = []
 
@@ -454,11 +454,11 @@ async def test_quick_exit_falls_back_to_one_by_one(tg: Harness):
 
 async def test_with_replicas_a_quick_exit_deletes_what_every_gateway_sent(fake: FakeTelegram):
     prefix = f"maak:test-tg-chat:{time.time_ns()}:"
-    async with running(fake, chat_messages=RedisChatMessages(TEST_REDIS_URL, prefix, b"pepper")) as a, \
-            running(fake, chat_messages=RedisChatMessages(TEST_REDIS_URL, prefix, b"pepper")) as b:
+    on_a, on_b, redis = (aioredis.from_url(TEST_REDIS_URL) for _ in range(3))  # each gateway has its own client
+    async with running(fake, chat_messages=RedisChatMessages(on_a, prefix, b"pepper")) as a, \
+            running(fake, chat_messages=RedisChatMessages(on_b, prefix, b"pepper")) as b:
         for i, gateway in enumerate((a, b, a, b, a)):
             await gateway.channel.send(str(HER), OutboundMessage(text=f"m{i}"))
-        redis = aioredis.from_url(TEST_REDIS_URL)
         try:
             keys = [k.decode() for k in await redis.keys(prefix + "*")]
             assert len(keys) == 1 and str(HER) not in keys[0]  # Redis holds no chat id
@@ -468,11 +468,12 @@ async def test_with_replicas_a_quick_exit_deletes_what_every_gateway_sent(fake: 
             assert json.loads(delete["message_ids"]) == fake.issued[str(HER)]  # all five, oldest first
             assert await redis.keys(prefix + "*") == []
         finally:
-            await redis.aclose()
+            for client in (on_a, on_b, redis):
+                await client.aclose()
 
 
 async def test_a_message_is_delivered_even_when_its_id_cannot_be_kept(fake: FakeTelegram, caplog):
-    unreachable = RedisChatMessages("redis://127.0.0.1:1/0", "maak:test:", b"pepper")
+    unreachable = RedisChatMessages(aioredis.from_url("redis://127.0.0.1:1/0"), "maak:test:", b"pepper")
     async with running(fake, chat_messages=unreachable) as tg:
         with caplog.at_level(logging.WARNING):
             await tg.channel.send(str(HER), OutboundMessage(text="Ana m3ak"))

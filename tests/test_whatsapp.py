@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from channels.base import Button, DeliveryFailed, InboundMessage, OutboundMessage
 from channels.numbered_menus import RedisNumberedMenus
-from channels.whatsapp import MAX_BODY_BYTES, OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
+from channels.webhook import MAX_BODY_BYTES
+from channels.whatsapp import OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
 from core.settings import WhatsAppSettings
 from tests.conftest import TEST_REDIS_URL, free_port
 from tests.fakes import FakeGraph, serve
@@ -603,12 +604,12 @@ async def test_with_replicas_an_answer_by_number_is_understood_by_any_gateway() 
         fake.url = url
         recorder = Recorder()
         # The menu goes out through one gateway, her answer comes in through the other.
+        redis = aioredis.from_url(TEST_REDIS_URL)
         sender, receiver = (WhatsAppChannel(wa_settings(fake.api_base), handler,
-                                            numbered_menus=RedisNumberedMenus(TEST_REDIS_URL, prefix, b"k"))
+                                            numbered_menus=RedisNumberedMenus(redis, prefix, b"k"))
                             for handler in (Recorder(), recorder))
         app = web.Application()
         receiver.attach(app)
-        redis = aioredis.from_url(TEST_REDIS_URL)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             await sender.start()
             await receiver.start()
@@ -632,7 +633,8 @@ async def test_with_redis_unreachable_a_menu_still_goes_and_a_number_is_read_as_
     async for url in serve(fake.app()):
         fake.url = url
         channel = WhatsAppChannel(wa_settings(fake.api_base), recorder,
-                                  numbered_menus=RedisNumberedMenus("redis://127.0.0.1:1/0", "maak:test:", b"k"))
+                                  numbered_menus=RedisNumberedMenus(aioredis.from_url("redis://127.0.0.1:1/0"),
+                                                                   "maak:test:", b"k"))
         app = web.Application()
         channel.attach(app)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
