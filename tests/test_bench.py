@@ -15,7 +15,6 @@ from core.settings import PROJECT_ROOT
 from nlu.commands import command
 from nlu.danger import assess
 from nlu.langid import identify
-from tests.conftest import free_port
 from tools.bench import (
     CONVERSATIONS,
     TARGET_P99_MS,
@@ -28,12 +27,11 @@ from tools.bench import (
     memory_mb,
     percentile,
     safety_question_texts,
-    service_name,
-    service_pids,
     store_kind,
     urgent_file_report,
     urgent_message,
 )
+from tools.stack import free_port, service_name, service_pids
 
 HANDOFF_KEYS = {
     "benchmark", "conversations", "opened", "p50_ms", "p90_ms", "p99_ms", "max_ms", "store", "bus",
@@ -140,7 +138,7 @@ def test_process_figures_from_proc() -> None:
     assert memory_mb(2**22 + 12345) is None and cpu_seconds(2**22 + 12345) is None
 
 
-def testservice_names_of_maak_run_children() -> None:
+def test_service_names_of_maak_run_children() -> None:
     python = sys.executable
     assert service_name([python, "-m", "actions.server", "--port", "5055"]) == "actions"
     assert service_name([python, "-m", "rasa", "run", "--model", "m.tar.gz"]) == "rasa"

@@ -19,10 +19,11 @@ import requests
 
 from core.store import Store
 from handoff.accounts import add_user
-from tests.conftest import Stack, start_stack, stop_stack
+from tests.conftest import start_stack
 from tests.console import ConsoleClient
 from tests.expect import conversation
 from tests.fakes import FakeGraph, FakeTelegram, ServedInThread
+from tools.stack import Stack, stop
 
 PASSWORD = "correct horse battery"
 APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN, PHONE_ID = "wa-app-secret", "wa-verify", "wa-access", "106540352242922"
@@ -57,7 +58,7 @@ def platforms(model, tmp_path_factory) -> Iterator[Platforms]:
         try:
             yield Platforms(stack, graph, telegram)
         finally:
-            stop_stack(stack.process)
+            stop(stack)
 
 
 def _whatsapp_update(text: str, wamid: str) -> bytes:

@@ -18,6 +18,8 @@ from playwright.async_api import Page, expect
 from channels.webchat.page import STATIC_DIR, add_page_routes
 from tests.browser import chromium_page, storage_snapshot
 
+pytestmark = pytest.mark.browser
+
 DARIJA_REPLY = "مرحبا بيك، أنا هنا معاك.\nشنو بغيتي تعرفي؟"
 QUICK_REPLIES = [
     {"content_type": "text", "title": "بغيت نخدم", "payload": "/seek_job"},

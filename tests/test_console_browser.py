@@ -3,11 +3,14 @@ replies, and the woman receives it in the web chat — the real Maak, Rasa and a
 
 from __future__ import annotations
 
+import pytest
 from playwright.async_api import expect
 
 from core.store import Store
 from tests.browser import chromium_page
 from tests.expect import conversation, response_template
+
+pytestmark = pytest.mark.browser
 
 
 def _newest_case(stack) -> dict:

@@ -20,7 +20,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from handoff.console.page import STATIC_DIR, add_console_page
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, storage_snapshot
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 USERS = {"amina": ("right-password", "counsellor"), "sara": ("sara-password", "counsellor")}
 CONFIG = {

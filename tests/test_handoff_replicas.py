@@ -23,10 +23,11 @@ from core.settings import PROJECT_ROOT
 from core.store import Store, metadata
 from handoff.accounts import add_user
 from tests.chat import ChatClient, texts
-from tests.conftest import TEST_DATABASE_URL, Stack, free_port, start_stack, stop_stack
+from tests.conftest import TEST_DATABASE_URL, start_stack
 from tests.console import ConsoleClient
 from tests.expect import conversation, said, said_text
 from tests.fakes import FakeTelegram, ServedInThread
+from tools.stack import Stack, free_port, stop
 
 PASSWORD = "correct horse battery"
 BOT_TOKEN, HOOK_SECRET, HER_CHAT = "123456:ABC-replicas", "hook-secret-r", 777000111
@@ -116,7 +117,7 @@ def replicas(model, tmp_path_factory) -> Iterator[Replicas]:
         finally:
             b_process.terminate()
             b_process.wait(timeout=30)
-            stop_stack(a.process)
+            stop(a)
             redis.stop()
 
 
@@ -216,8 +217,7 @@ async def test_a_quick_exit_on_telegram_deletes_the_chat_whichever_gateway_sent_
 
 
 def _gateway_pid(stack: Stack) -> int:
-    found = subprocess.run(["pgrep", "-P", str(stack.process.pid), "-f", " -m bot$"], capture_output=True, text=True)
-    return int(found.stdout.split()[0])
+    return stack.services()["gateway"]
 
 
 async def test_a_gateway_restarted_mid_handoff_loses_nothing(replicas):

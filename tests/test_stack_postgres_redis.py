@@ -11,8 +11,9 @@ import requests
 from core.privacy import conversation_id
 from core.store import Store
 from tests.chat import ChatClient, texts
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, start_stack, stop_stack
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, start_stack
 from tests.expect import conversation, said
+from tools.stack import stop
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def pg_stack(model, tmp_path_factory):
         tmp_path_factory.mktemp("pg-stack"), {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL}
     )
     yield running
-    stop_stack(running.process)
+    stop(running)
 
 
 def test_health_includes_redis(pg_stack):
@@ -65,7 +66,7 @@ def test_a_dead_action_server_is_named_by_health_and_restarted(pg_stack):
 
 
 def test_ctrl_c_stops_every_process_cleanly(pg_stack):
-    stop_stack(pg_stack.process)  # SIGINT, as Ctrl-C in the terminal
+    stop(pg_stack)  # SIGINT, as Ctrl-C in the terminal
     assert pg_stack.process.returncode == 0
     log = pg_stack.log()
     assert "maak: stopped" in log and "killing" not in log

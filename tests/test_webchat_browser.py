@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.browser import chromium_page, storage_snapshot
 from tests.expect import response_template
+
+pytestmark = pytest.mark.browser
 
 
 async def test_darija_chat_and_quick_exit_leave_nothing_on_the_device(stack):

@@ -28,8 +28,9 @@ from channels.numbered_menus import RedisNumberedMenus
 from channels.webhook import MAX_BODY_BYTES
 from channels.whatsapp import OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
 from core.settings import WhatsAppSettings
-from tests.conftest import TEST_REDIS_URL, free_port
+from tests.conftest import TEST_REDIS_URL
 from tests.fakes import FakeGraph, serve
+from tools.stack import free_port
 
 VERIFY_TOKEN = "verify-token-7f3a"
 APP_SECRET = "app-secret-9c1e"

@@ -20,14 +20,10 @@ import json
 import math
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +36,7 @@ import socketio
 import yaml
 
 from core.settings import PROJECT_ROOT
+from tools import stack
 from tools.evaluate import EvalFileError, GoldRow, read_rows
 from tools.training import model_for_data
 
@@ -53,13 +50,6 @@ REPLY_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 # The replies to one message arrive back to back; this much silence means her turn is over.
 QUIET_SECONDS = 0.25
-START_TIMEOUT_SECONDS = 300
-# `maak run` trains first when there is no model for the current data.
-TRAINING_START_TIMEOUT_SECONDS = 1200
-# `maak run` stops its three processes one after the other, each with a 10 s grace.
-STOP_TIMEOUT_SECONDS = 45
-# Settings of the bench's own Maak that must never reach real people or real platforms.
-NEVER_INHERITED = ("TELEGRAM_", "WHATSAPP_", "MAAK_PUBLIC_URL")
 
 # Danger now, in the five language tags, as women write it; each is urgent for the danger-now decision
 # (tests/test_bench.py checks it, with the number the bench appends to tell the cases apart).
@@ -262,37 +252,6 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def service_pids(parent: int) -> dict[str, int]:
-    """The gateway, Rasa and action server started by the `maak run` process `parent`."""
-    found: dict[str, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) != parent:
-            continue
-        name = service_name([a.decode(errors="replace") for a in argv])
-        if name:
-            found[name] = int(entry.name)
-    return found
-
-
-def service_name(argv: list[str]) -> str | None:
-    """Which service a `python -m MODULE …` command line is (see `cli.main._services`)."""
-    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else ""
-    if module == "actions.server":
-        return "actions"
-    if module.split(".")[-1] in ("rasa", "rasa_server"):
-        return "rasa"
-    if module == "bot":
-        return "gateway"
-    return None
-
-
 @dataclass
 class Target:
     """The Maak under load, and what is known about it."""
@@ -324,63 +283,13 @@ class Target:
         return report
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stack_environment(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(NEVER_INHERITED)}
-    env.update(
-        MAAK_HOST="127.0.0.1",
-        MAAK_PORT=str(_free_port()),
-        MAAK_RASA_PORT=str(_free_port()),
-        MAAK_ACTION_PORT=str(_free_port()),
-        MAAK_VAR_DIR=str(var_dir),
-        MAAK_SECRET=secrets.token_urlsafe(32),
-        MAAK_DATA_KEY=secrets.token_urlsafe(32),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes], children: dict[str, int]) -> None:
-    """Ctrl-C for `maak run` (it stops its services in order); kill only if it does not stop."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            return
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    # The services run in their own sessions and outlive a killed supervisor: stop those still
-    # running (checked by command line, in case a pid was reused).
-    for name, pid in children.items():
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-            if service_name(argv) == name:
-                os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
 @contextmanager
 def embedded_stack() -> Iterator[Target]:
     """A Maak started as `maak run` would, with a counsellor account for the bench; always stopped."""
     with tempfile.TemporaryDirectory(prefix="maak-bench-") as workdir:
-        var_dir = Path(workdir) / "var"
-        var_dir.mkdir()
-        env = _stack_environment(var_dir)
+        folder = Path(workdir)
+        (folder / "var").mkdir()
+        env = stack.environment(folder / "var")
         database_url = env.get("DATABASE_URL") or None
         username, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(18)
         # Before the stack, so that the account and the schema exist when the gateway starts.
@@ -390,38 +299,25 @@ def embedded_stack() -> Iterator[Target]:
         )  # fmt: skip
         if created.returncode != 0:
             raise BenchError(f"could not create the bench account: {created.stderr.strip()[-500:]}")
-        timeout = START_TIMEOUT_SECONDS
+        timeout = stack.START_TIMEOUT_SECONDS
         if not model_for_data(Path(env.get("MAAK_MODELS_DIR") or PROJECT_ROOT / "models")).exists():
             print("maak: no model for the current data yet: `maak run` trains it first", file=sys.stderr)
-            timeout = TRAINING_START_TIMEOUT_SECONDS
-        log_path = Path(workdir) / "maak.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "cli", "run"], cwd=PROJECT_ROOT, env=env,
-                stdout=log, stderr=subprocess.STDOUT,
-                # Its own session: our Ctrl-C is handled here, and it is stopped in `_stop`.
-                start_new_session=True,
-            )  # fmt: skip
-        children: dict[str, int] = {}
+            timeout = stack.TRAINING_START_TIMEOUT_SECONDS
         try:
-            url = f"http://127.0.0.1:{env['MAAK_PORT']}"
-            deadline = time.monotonic() + timeout
-            while not _healthy(url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-3000:]
-                    raise BenchError(f"maak run did not become healthy at {url}:\n{tail}")
-                time.sleep(0.5)
-            children = service_pids(process.pid)
+            running = stack.start(folder, env, timeout)
+        except stack.StackError as exc:
+            raise BenchError(str(exc)) from exc
+        try:
             yield Target(
-                url=url,
+                url=running.url,
                 username=username,
                 password=password,
                 store=store_kind(database_url),
                 bus="redis" if env.get("REDIS_URL") else "in-process",
-                pids=children,
+                pids=running.services(),
             )
         finally:
-            _stop(process, children or service_pids(process.pid))
+            stack.stop(running)
             if database_url:
                 # A shared database keeps no bench account behind (the scratch SQLite goes with its folder).
                 subprocess.run([sys.executable, "-m", "cli", "user", "remove", username],
