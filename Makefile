@@ -45,9 +45,11 @@ test: setup
 	$(BIN)/pytest
 	$(RASA_BIN)/python -m pytest tests/rasa --confcutdir=tests/rasa -p no:cacheprovider
 
-# Static checks (ruff): errors, unused names and likely bugs; settings in pyproject.toml.
+# Static checks: ruff (errors, unused names, likely bugs, import order) and mypy --strict on the
+# gateway's code; settings in pyproject.toml.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Rasa's data validation, failing on any warning except responses that only actions send.
 validate: setup

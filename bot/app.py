@@ -52,10 +52,10 @@ QUEUE = web.AppKey("queue", CaseQueue)
 ROUTER = web.AppKey("router", Router)
 RASA = web.AppKey("rasa", RasaClient)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
-CHANNELS = web.AppKey("channels", dict)
+CHANNELS: web.AppKey[dict[str, Channel]] = web.AppKey("channels")
 NOTICES = web.AppKey("notices", CaseNotices)
 BUS = web.AppKey("bus", LocalBus)
-REDIS = web.AppKey("redis", object)
+REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 CIPHER = web.AppKey("cipher", Cipher)
 ERASER = web.AppKey("eraser", Eraser)
 ONCALL = web.AppKey("oncall", OnCall)
@@ -152,13 +152,15 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     yield
-    if app[REDIS] is not None:
-        await app[REDIS].aclose()
+    redis = app[REDIS]
+    if redis is not None:
+        await redis.aclose()
 
 
 async def _bus(app: web.Application) -> AsyncIterator[None]:
     # Pub/sub holds a connection of its own, taken from the one client's pool.
-    bus = app[BUS] = RedisBus(app[REDIS], app[CIPHER]) if app[REDIS] is not None else LocalBus()
+    redis = app[REDIS]
+    bus = app[BUS] = RedisBus(redis, app[CIPHER]) if redis is not None else LocalBus()
     await bus.start()
     yield
     await bus.stop()
@@ -182,7 +184,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     rasa = app[RASA] = RasaClient(app[HTTP], settings.rasa_url, settings.internal_token)
     queue = app[QUEUE] = CaseQueue(store, cipher, app[BUS])
     texts = default_texts()
-    outbox = Outbox(store, cipher, app[CHANNELS])
+    channels: dict[str, Channel] = app[CHANNELS]
+    outbox = Outbox(store, cipher, channels)
     sessions = Sessions(store, settings.secret)
     hub = app[HUB] = ConsoleHub(store, app[BUS], sessions.still_valid)
     notices = app[NOTICES] = CaseNotices(queue, store, outbox, texts, app[ONCALL], rasa, online=hub.online_usernames)
@@ -314,8 +317,9 @@ async def health(request: web.Request) -> web.Response:
         parts["store"] = False
     parts["rasa"] = await app[RASA].ready()
     parts["actions"] = await _answers(app[HTTP], settings.action_url.rsplit("/", 1)[0] + "/health")
-    if app[REDIS] is not None:
-        parts["redis"] = await _redis_answers(app[REDIS])
+    redis = app[REDIS]
+    if redis is not None:
+        parts["redis"] = await _redis_answers(redis)
     failing = sorted(name for name, ok in parts.items() if not ok)
     if failing:
         return web.json_response({"status": "unavailable", "failing": failing, "parts": parts}, status=503)

@@ -11,7 +11,7 @@ each piece of news once, whatever the number of gateways.
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable, Collection
+from typing import Any, Awaitable, Callable, Collection
 
 from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
@@ -55,7 +55,7 @@ class CaseNotices:
         if event.change in {"opened", "claimed", "requeued", "closed", "card"}:
             await self._positions_changed(exclude=case["id"])
 
-    async def tell_position(self, conv: str, case: dict, force: bool = False) -> None:
+    async def tell_position(self, conv: str, case: dict[str, Any], force: bool = False) -> None:
         """Tell her her place in line if it changed since she was last told (or always, with `force`)."""
         stored = await self._queue.get(case["id"])
         if stored["status"] != "queued":
@@ -103,6 +103,6 @@ class CaseNotices:
                 key = key or await self._waiting_text()
                 await self._tell(waiting["conversation_id"], waiting, key, position=position)
 
-    async def _tell(self, conv: str, case: dict, key: str, **values: object) -> None:
+    async def _tell(self, conv: str, case: dict[str, Any], key: str, **values: object) -> None:
         lang = await self._outbox.language_of(conv) or case.get("lang")
         await self._outbox.send_to(conv, self._texts.get(key, lang, **values))

@@ -53,9 +53,12 @@ class RasaClient:
             ) as response:
                 if response.status != 200:
                     raise RasaUnavailable(f"HTTP {response.status}")
-                return await response.json()
+                parsed = await response.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(type(exc).__name__) from exc
+        if not isinstance(parsed, dict):
+            raise RasaUnavailable("parse answer is not an object")
+        return parsed
 
     async def end_questions(self, conversation_id: str) -> None:
         """Stop any form that was asking her questions: a counsellor has taken over.

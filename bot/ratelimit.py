@@ -29,14 +29,14 @@ class RateLimiter:
         """Count one message; returns (messages in the current window, seconds until it ends)."""
         if self._redis is not None:
             try:
-                return await self._hit_redis(rate_window(key))
+                return await self._hit_redis(self._redis, rate_window(key))
             except (RedisError, OSError):
                 logger.warning("Redis unreachable: rate limit counted in this process",
                                extra={"event": "ratelimit_local"})
         return self._hit_here(key)
 
-    async def _hit_redis(self, key: str) -> tuple[int, float]:
-        async with self._redis.pipeline(transaction=True) as pipe:
+    async def _hit_redis(self, redis: aioredis.Redis, key: str) -> tuple[int, float]:
+        async with redis.pipeline(transaction=True) as pipe:
             # The window starts with her first message in it; INCR keeps the expiry.
             pipe.set(key, 0, nx=True, px=self.window * 1000)
             pipe.incr(key)

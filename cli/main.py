@@ -14,11 +14,11 @@ from core.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from core.store import Store
 from handoff.accounts import ROLES, AccountError, add_user, new_password, remove_user
 from tools.model_cli import add_model_commands
+from tools.supervisor import Service
 from tools.training import TrainingFailed
 
 
-def _services(settings: Settings, model: Path) -> list:
-    from tools.supervisor import Service
+def _services(settings: Settings, model: Path) -> list[Service]:
     from tools.training import rasa_process_environment
 
     env = rasa_process_environment(settings.rasa_environment())
@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     sys.path.insert(0, str(PROJECT_ROOT))
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except (SettingsError, DataFileError, TrainingFailed) as exc:
         print(f"maak: {exc}", file=sys.stderr)
         return 2

@@ -39,7 +39,7 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _text_free(_logger: object, _name: str, event_dict: dict) -> dict:
+def _text_free(_logger: object, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Keep a Rasa log event's name and level, and only the type of an exception: never values.
 
     Rasa's events carry her text in fields and, on errors, in the traceback's local variables.

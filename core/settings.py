@@ -160,8 +160,10 @@ def _whatsapp(env: Mapping[str, str]) -> WhatsAppSettings | None:
     names = ("WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")
     if not all(env.get(n) for n in names):
         return None
+    verify_token, app_secret, access_token, phone_number_id = (env[n] for n in names)
     return WhatsAppSettings(
-        *(env[n] for n in names), api_base=env.get("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0")
+        verify_token, app_secret, access_token, phone_number_id,
+        api_base=env.get("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
     )
 
 

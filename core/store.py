@@ -196,7 +196,8 @@ class Store:
             ).first()
             if known is not None:
                 conn.execute(sa.update(contacts).where(contacts.c.conversation_id == conversation_id).values(**values))
-                return known[0]
+                lang_known: str | None = known[0]
+                return lang_known
             conn.execute(sa.insert(contacts).values(conversation_id=conversation_id, created_at=now, **values))
         return None
 
@@ -254,7 +255,7 @@ class Store:
         now = utcnow()
         values.setdefault("status", "queued")
         with self.engine.begin() as conn:
-            case_id = conn.execute(sa.insert(cases).values(created_at=now, updated_at=now, **values)).inserted_primary_key[0]
+            case_id = _new_id(conn.execute(sa.insert(cases).values(created_at=now, updated_at=now, **values)))
             row = conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one()
         return dict(row)
 
@@ -382,11 +383,11 @@ class Store:
 
     def add_case_message(self, case_id: int, author: str, text_enc: str, counsellor: str | None = None) -> dict[str, Any]:
         with self.engine.begin() as conn:
-            message_id = conn.execute(
+            message_id = _new_id(conn.execute(
                 sa.insert(case_messages).values(
                     case_id=case_id, author=author, text_enc=text_enc, counsellor=counsellor, created_at=utcnow()
                 )
-            ).inserted_primary_key[0]
+            ))
             return dict(conn.execute(sa.select(case_messages).where(case_messages.c.id == message_id)).mappings().one())
 
     def set_delivery_error(self, message_id: int, error: str) -> None:
@@ -519,8 +520,16 @@ class Store:
     # -- referrals --------------------------------------------------------------------------
     def add_referral(self, case_id: int, service_id: str, note_enc: str | None, created_by: str) -> int:
         with self.engine.begin() as conn:
-            return conn.execute(
+            return _new_id(conn.execute(
                 sa.insert(referrals).values(
                     case_id=case_id, service_id=service_id, note_enc=note_enc, created_by=created_by, created_at=utcnow()
                 )
-            ).inserted_primary_key[0]
+            ))
+
+
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT just gave its row."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database gave no key for the new row")
+    return int(key[0])

@@ -255,8 +255,8 @@ class Facts:
         for code in types:
             if code not in self.service_types:
                 raise KeyError(f"unknown service type {code!r}")
-        code = self._region_code(region)
-        scopes = ([code] if code else []) + [NATIONAL]
+        region_code = self._region_code(region)
+        scopes = ([region_code] if region_code else []) + [NATIONAL]
         return [
             service
             for scope in scopes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -57,7 +58,7 @@ def new_password() -> str:
 _UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def check_password(store: Store, username: str, password: str) -> dict | None:
+def check_password(store: Store, username: str, password: str) -> dict[str, Any] | None:
     """The account if the password is right, else None (same time and answer for an unknown name)."""
     user = store.get_user(username) if _USERNAME.match(username) else None
     try:

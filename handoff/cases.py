@@ -7,6 +7,7 @@ is told to this replica's listeners (who tell her) and published on the bus (eve
 
 from __future__ import annotations
 
+import builtins  # `CaseQueue.list` hides the type inside the class
 import logging
 from dataclasses import dataclass
 from datetime import timedelta, timezone
@@ -230,10 +231,10 @@ class CaseQueue:
     async def last_case_for(self, conversation_id: str) -> dict[str, Any] | None:
         return await self._store.run(self._store.last_case_for, conversation_id)
 
-    async def list(self, status: str) -> list[dict[str, Any]]:
+    async def list(self, status: str) -> builtins.list[dict[str, Any]]:
         return await self._store.run(self._store.list_cases, status, 100 if status == "closed" else 500)
 
-    async def messages(self, case_id: int) -> list[dict[str, Any]]:
+    async def messages(self, case_id: int) -> builtins.list[dict[str, Any]]:
         rows = await self._store.run(self._store.case_messages, case_id)
         return [self.public_message(row) for row in rows]
 
@@ -260,7 +261,7 @@ class CaseQueue:
         """A platform reported later that a stored message did not reach her: record and show it."""
         row = await self._store.run(self._store.get_case_message, message_id)
         case = await self._store.run(self._store.get_case, row["case_id"]) if row else None
-        if case is None:  # erased since: nobody to tell
+        if row is None or case is None:  # erased since: nobody to tell
             return
         await self.delivery_failed(case, self.public_message(row), error)
 
@@ -314,4 +315,4 @@ def _iso(moment: Any) -> str | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.isoformat()
+    return str(moment.isoformat())

@@ -62,7 +62,8 @@ def scores(weights: np.ndarray, bias: np.ndarray, found: dict[int, float]) -> np
     """The linear scores of rows of weights (one per class or model) over a message's features."""
     index = np.fromiter(found, dtype=np.int64, count=len(found))
     values = np.fromiter(found.values(), dtype=np.float32, count=len(found))
-    return weights[:, index] @ values + bias
+    result: np.ndarray = weights[:, index] @ values + bias
+    return result
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:

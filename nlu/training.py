@@ -189,7 +189,7 @@ def thresholds() -> Thresholds:
     for name, value in zip(names, values):
         if not isinstance(value, (int, float)) or not 0 < value < 1:
             raise TrainingDataError(f"{SETTINGS_PATH.name}: {name} must be a number between 0 and 1")
-    return Thresholds(*(float(v) for v in values))
+    return Thresholds(*(float(v) for v in values if isinstance(v, (int, float))))
 
 
 def train_urgency(examples: Sequence[Example], path: Path = urgency.MODEL_PATH) -> UrgencyModel:

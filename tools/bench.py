@@ -399,7 +399,7 @@ class Console:
         self.texts: dict[int, set[str]] = {}
         self.changed = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._reader: asyncio.Task[None] | None = None
 
     async def open(self, username: str, password: str) -> None:
@@ -412,8 +412,8 @@ class Console:
                 raise BenchError(f"{self.url} has no console API (POST /api/auth/login: 404)")
             if response.status != 200:
                 raise BenchError(f"login as {username!r} refused ({response.status}: {await response.text()})")
-        self._ws = await self._http.ws_connect(f"{self.url}/api/console/ws", heartbeat=20)
-        hello = await self._ws.receive_json(timeout=CONNECT_TIMEOUT_SECONDS)
+        ws = self._ws = await self._http.ws_connect(f"{self.url}/api/console/ws", heartbeat=20)
+        hello = await ws.receive_json(timeout=CONNECT_TIMEOUT_SECONDS)
         if hello.get("type") != "hello":
             raise BenchError(f"the console WebSocket did not say hello: {hello}")
         self._reader = asyncio.create_task(self._read())

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     add_model_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except (SettingsError, TrainingFailed) as exc:
         print(f"maak: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, SettingsError) else 1

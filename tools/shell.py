@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from typing import Any
 
 import socketio
 
 
 async def shell(url: str) -> int:
     client = socketio.AsyncClient(reconnection=False)
-    buttons: list[dict] = []
+    buttons: list[dict[str, Any]] = []
     replied = asyncio.Event()
 
-    @client.on("bot_uttered")
-    async def _on_reply(data: dict) -> None:
+    async def _on_reply(data: dict[str, Any]) -> None:
         nonlocal buttons
         if data.get("text"):
             print(f"maak> {data['text']}")
@@ -24,6 +24,7 @@ async def shell(url: str) -> int:
             print(f"  {number}. {button['title']}")
         replied.set()
 
+    client.on("bot_uttered", _on_reply)
     try:
         await client.connect(url, socketio_path="socket.io", transports=["websocket"])
     except socketio.exceptions.ConnectionError:

@@ -54,7 +54,8 @@ class Stack:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def environment(var_dir: Path, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -125,7 +126,7 @@ def stop(stack: Stack) -> None:
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any, Callable, Coroutine
 
 from core.settings import PROJECT_ROOT
 
@@ -40,7 +40,7 @@ class Supervisor:
         self._processes: dict[str, asyncio.subprocess.Process] = {}
         self._stopping = asyncio.Event()
 
-    async def run(self, when_ready: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def run(self, when_ready: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop)

@@ -32,7 +32,7 @@ MAX_SEQ = 2**63 - 1
 OnResume = Callable[[str, int], Awaitable[None]]
 
 
-def _page_metadata(data: dict) -> dict[str, Any]:
+def _page_metadata(data: dict[str, Any]) -> dict[str, Any]:
     """The language the page shows (a hint for ambiguous first messages); nothing else is kept."""
     metadata = data.get("metadata")
     lang = metadata.get("language") if isinstance(metadata, dict) else None
@@ -69,7 +69,7 @@ class WebChatChannel(Channel):
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
 
-    async def _connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         return True
 
     async def _session_request(self, sid: str, data: Any = None) -> None:
@@ -89,10 +89,10 @@ class WebChatChannel(Channel):
         await self.sio.save_session(sid, {"session_id": session_id})
         await self.sio.enter_room(sid, session_id)
 
-    async def _session_of(self, sid: str, data: dict) -> str:
+    async def _session_of(self, sid: str, data: dict[str, Any]) -> str:
         session = await self.sio.get_session(sid)
         if session.get("session_id"):
-            return session["session_id"]
+            return str(session["session_id"])
         requested = data.get("session_id")
         session_id = requested if isinstance(requested, str) and _SESSION_ID.match(requested) else uuid.uuid4().hex
         await self._bind(sid, session_id)

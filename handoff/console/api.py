@@ -189,7 +189,7 @@ async def post_message(request: web.Request, session: Session) -> web.Response:
     text = _text(body, "text", MAX_MESSAGE_CHARS)
     api.require_holder(session, case)
     contact = await api.store.run(api.store.get_contact, case["conversation_id"])
-    refusal = callback_windows().refusal(case["callback_window"], contact and contact["last_seen_at"], utcnow())
+    refusal = callback_windows().refusal(case["callback_window"], contact["last_seen_at"] if contact else None, utcnow())
     if refusal is not None:
         if body.get("confirm") is not True:
             raise json_error(409, "she chose when she may be written to: confirm to write now", refusal)
@@ -243,7 +243,7 @@ async def close(request: web.Request, session: Session) -> web.Response:
     if case["status"] == "claimed":
         api.require_holder(session, case)
     try:
-        case = await api.queue.close(case["id"], outcome)
+        case = await api.queue.close(case["id"], str(outcome))
     except InvalidTransition as exc:
         raise json_error(409, "the case is already closed") from exc
     if service_id:

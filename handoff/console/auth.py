@@ -50,7 +50,9 @@ class Session:
         return {"username": self.username, "role": self.role, "csrf_token": self.csrf_token}
 
 
-def json_error(status: int, reason: str, details: Mapping[str, Any] | None = None, **headers: str) -> web.HTTPException:
+def json_error(
+    status: int, reason: str, details: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+) -> web.HTTPException:
     """An HTTP error whose body is `{"error": reason}`, with `details` beside it."""
     kinds = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
              409: web.HTTPConflict, 429: web.HTTPTooManyRequests}
@@ -58,13 +60,13 @@ def json_error(status: int, reason: str, details: Mapping[str, Any] | None = Non
     return kinds[status](text=json.dumps(body), content_type="application/json", headers=headers or None)
 
 
-def may_read(session: Session, case: dict) -> bool:
+def may_read(session: Session, case: dict[str, Any]) -> bool:
     """Need to know: a queued case is open to every counsellor (to choose one); a claimed or
     closed case only to the counsellor who holds or held it, and to supervisors."""
     return session.supervises or case["status"] == "queued" or case["claimed_by"] == session.username
 
 
-def for_session(session: Session, case: dict) -> dict:
+def for_session(session: Session, case: dict[str, Any]) -> dict[str, Any]:
     """The case as this counsellor may see it: without her words when it is not hers to read."""
     return case if may_read(session, case) else {**case, "summary": ""}
 
@@ -93,7 +95,7 @@ class Sessions:
         if by_name >= MAX_FAILURES_PER_NAME or by_ip >= MAX_FAILURES_PER_ADDRESS:
             logger.warning("login refused: too many failures", extra={"event": "login_rate_limited"})
             raise json_error(429, "too many attempts, try again later",
-                             **{"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))})
+                             headers={"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))})
         user = await self._store.run(check_password, self._store, username, password)
         if user is None:
             await self._store.run(self._store.add_login_failure, name_key, ip_key)
@@ -146,9 +148,10 @@ def check_origin(request: web.Request) -> None:
 
 
 Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
+Guarded = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def console_only(sessions_of: Callable[[web.Request], Sessions], *, changes: bool) -> Callable[[Handler], Callable]:
+def console_only(sessions_of: Callable[[web.Request], Sessions], *, changes: bool) -> Callable[[Handler], Guarded]:
     """Decorate an API handler: a console session is required, and for changes a CSRF token."""
 
     def decorate(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
