@@ -221,6 +221,8 @@ def test_bench_handoff_end_to_end(model: Path, tmp_path: Path) -> None:
     assert set(report["processes"]) == {"gateway", "rasa", "actions"}
     assert all(p["rss_mb"] for p in report["processes"].values())
     assert report["bench_cpu_s"] >= 0
+    # The first urgent messages after the start, one at a time: each one's case reached the console.
+    assert len(report["warmup_ms"]) == 5 and all(ms is not None and ms > 0 for ms in report["warmup_ms"])
     assert _processes_with(str(tmp_path)) == [], "maak bench left processes running"
 
 

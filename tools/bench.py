@@ -44,7 +44,7 @@ TARGET_P99_MS = 500
 DEFAULT_HANDOFF_CONVERSATIONS = 50
 DEFAULT_CHAT_CONVERSATIONS = 20
 DEFAULT_MESSAGES = 5
-WARMUP_CONVERSATIONS = 2
+WARMUP_CONVERSATIONS = 5
 EVENT_TIMEOUT_SECONDS = 30.0
 REPLY_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -511,12 +511,15 @@ async def bench_handoff(target: Target, conversations: int) -> dict[str, Any]:
     await console.open(target.username, target.password)
     sessions: list[ChatSession] = []
     try:
-        # Warm-up, one at a time and not counted: first calls load lazily (model graph, pools).
+        # Warm-up, one at a time and apart from the load: after a start, these are the first
+        # urgent messages Maak sees (`warmup_ms`: anything left cold shows there).
+        warmup_ms: list[float | None] = []
         for number in range(1, WARMUP_CONVERSATIONS + 1):
             warm = await _open_sessions(target.url, 1)
             sessions += warm
-            await warm[0].send(urgent_message(number))
-            await console.wait_for([urgent_message(number)], EVENT_TIMEOUT_SECONDS)
+            at = await warm[0].send(urgent_message(number))
+            opened = (await console.wait_for([urgent_message(number)], EVENT_TIMEOUT_SECONDS)).get(urgent_message(number))
+            warmup_ms.append(round((opened - at) * 1000, 1) if opened is not None else None)
             await warm[0].first_reply()
             await warm[0].rest_of_turn()
 
@@ -542,7 +545,7 @@ async def bench_handoff(target: Target, conversations: int) -> dict[str, Any]:
     bus = target.bus or await _bus_of(target.url)
     report = handoff_report(conversations, latencies, missing, target.store, bus, reply_latencies, processes)
     # The load generator shares the machine: its own CPU says how much it competed with Maak.
-    return {**report, "bench_cpu_s": round(own_cpu, 2)}
+    return {**report, "warmup_ms": warmup_ms, "bench_cpu_s": round(own_cpu, 2)}
 
 
 async def bench_urgent_file(target: Target, rows: Sequence[GoldRow]) -> dict[str, Any]:
