@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from typing import Any
@@ -53,16 +54,19 @@ def new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-
-# Verified against for unknown names, so that a wrong name takes as long as a wrong password.
-_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _unknown_user_hash() -> str:
+    """Verified against for unknown names, so that a wrong name takes as long as a wrong password.
+    Made at the first such login, not at import: Argon2 takes 64 MiB, which every process that
+    imports this module (the gateway at start, each `maak` command) would otherwise pay."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def check_password(store: Store, username: str, password: str) -> dict[str, Any] | None:
     """The account if the password is right, else None (same time and answer for an unknown name)."""
     user = store.get_user(username) if _USERNAME.match(username) else None
     try:
-        _hasher.verify(user["password_hash"] if user else _UNKNOWN_USER_HASH, password)
+        _hasher.verify(user["password_hash"] if user else _unknown_user_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     return user
