@@ -20,9 +20,9 @@ import requests
 from core.store import Store
 from handoff.accounts import add_user
 from tests.conftest import start_stack
-from tests.console import ConsoleClient
 from tests.expect import conversation
 from tests.fakes import FakeGraph, FakeTelegram, ServedInThread
+from tools.clients import ConsoleClient
 from tools.stack import Stack, stop
 
 PASSWORD = "correct horse battery"

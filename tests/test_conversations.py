@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from core.privacy import Cipher, conversation_id
 from core.store import Store
-from tests.chat import ChatClient, payloads, texts
 from tests.expect import LANG_FILES, conversation, said, said_text
+from tools.clients import ChatClient, payloads, texts
 
 
 @pytest.fixture(params=LANG_FILES)

@@ -7,7 +7,7 @@ import io
 import logging
 
 from core.logs import EventFormatter
-from tests.chat import ChatClient
+from tools.clients import ChatClient
 
 MARKERS = [
     "zebracorn-7731 rajli kaydrebni daba 3afak",

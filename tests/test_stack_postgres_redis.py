@@ -10,9 +10,9 @@ import requests
 
 from core.privacy import conversation_id
 from core.store import Store
-from tests.chat import ChatClient, texts
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, start_stack
 from tests.expect import conversation, said
+from tools.clients import ChatClient, texts
 from tools.stack import stop
 
 

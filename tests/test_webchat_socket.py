@@ -7,8 +7,8 @@ import asyncio
 import requests
 import socketio
 
-from tests.chat import ChatClient, texts
 from tests.expect import said_text
+from tools.clients import ChatClient, texts
 
 
 async def test_session_request_is_confirmed_with_the_same_id(stack):

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import yaml
 
 from core.settings import PROJECT_ROOT
 from tools import stack
+from tools.clients import ChatClient, ConsoleClient, ConsoleRefused
 from tools.evaluate import EvalFileError, GoldRow, read_rows
 from tools.training import model_for_data
 
@@ -327,150 +327,8 @@ def embedded_stack() -> Iterator[Target]:
 # -- the clients ----------------------------------------------------------------------------------
 
 
-class ChatSession:
-    """One woman on the web chat, speaking Rasa's socketio protocol; records when replies arrive."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.session_id = uuid.uuid4().hex
-        self._sio = socketio.AsyncClient(reconnection=False)
-        self._replies: asyncio.Queue[float] = asyncio.Queue()
-        self.texts: list[str] = []  # the texts of the replies since the last `send`
-        self._sio.on("bot_uttered", self._on_reply)
-
-    async def _on_reply(self, data: Any) -> None:
-        self._replies.put_nowait(time.perf_counter())
-        if isinstance(data, dict) and isinstance(data.get("text"), str):
-            self.texts.append(data["text"].strip())
-
-    async def open(self) -> None:
-        confirmed = asyncio.Event()
-        self._sio.on("session_confirm", lambda _data: confirmed.set())
-        await self._sio.connect(self.url, socketio_path="socket.io", transports=["websocket"])
-        await self._sio.emit("session_request", {"session_id": self.session_id})
-        await asyncio.wait_for(confirmed.wait(), timeout=CONNECT_TIMEOUT_SECONDS)
-
-    async def close(self) -> None:
-        await self._sio.disconnect()
-
-    async def send(self, text: str) -> float:
-        """Send `text`; returns the moment it was sent (perf_counter seconds)."""
-        while not self._replies.empty():
-            # A late bubble of the previous turn must not count as the reply to this one.
-            self._replies.get_nowait()
-        self.texts.clear()
-        sent = time.perf_counter()
-        await self._sio.emit("user_uttered", {"message": text, "session_id": self.session_id})
-        return sent
-
-    async def first_reply(self, timeout: float = REPLY_TIMEOUT_SECONDS) -> float:
-        """The moment the first reply since `send` arrived; raises TimeoutError."""
-        return await asyncio.wait_for(self._replies.get(), timeout=timeout)
-
-    async def rest_of_turn(self) -> None:
-        """Wait until the bot has been quiet for QUIET_SECONDS (the turn's remaining bubbles)."""
-        while True:
-            try:
-                await asyncio.wait_for(self._replies.get(), timeout=QUIET_SECONDS)
-            except asyncio.TimeoutError:
-                return
-
-    async def say_and_wait(self, text: str) -> float | None:
-        """Send `text`, wait for the whole reply; the latency to its first bubble in ms, or None."""
-        sent = await self.send(text)
-        try:
-            arrived = await self.first_reply()
-        except asyncio.TimeoutError:
-            return None
-        await self.rest_of_turn()
-        return (arrived - sent) * 1000
-
-
-class Console:
-    """A counsellor's console: logged in over HTTP, listening to the live events WebSocket.
-
-    Records when each case was opened, and the texts by which the bench recognises it: the case
-    summary (her words), and her messages on the case in case the summary is empty.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.opened: dict[int, float] = {}
-        self.texts: dict[int, set[str]] = {}
-        self.changed = asyncio.Event()
-        self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def open(self, username: str, password: str) -> None:
-        # unsafe=True: the cookie jar otherwise refuses cookies from an IP address such as 127.0.0.1.
-        self._http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        async with self._http.post(
-            f"{self.url}/api/auth/login", json={"username": username, "password": password}
-        ) as response:
-            if response.status == 404:
-                raise BenchError(f"{self.url} has no console API (POST /api/auth/login: 404)")
-            if response.status != 200:
-                raise BenchError(f"login as {username!r} refused ({response.status}: {await response.text()})")
-        ws = self._ws = await self._http.ws_connect(f"{self.url}/api/console/ws", heartbeat=20)
-        hello = await ws.receive_json(timeout=CONNECT_TIMEOUT_SECONDS)
-        if hello.get("type") != "hello":
-            raise BenchError(f"the console WebSocket did not say hello: {hello}")
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self._ws is not None
-        async for message in self._ws:
-            if message.type != aiohttp.WSMsgType.TEXT:
-                continue
-            # The arrival time first: decoding is the bench's cost, not Maak's.
-            arrived = time.perf_counter()
-            event = json.loads(message.data)
-            case = event.get("case") or {}
-            case_id = case.get("id")
-            if case_id is None:
-                continue
-            texts = self.texts.setdefault(case_id, set())
-            texts.update(line.strip() for line in (case.get("summary") or "").splitlines())
-            if event.get("type") == "case_opened":
-                self.opened.setdefault(case_id, arrived)
-            elif event.get("type") == "message" and (event.get("message") or {}).get("author") == "user":
-                texts.add((event["message"].get("text") or "").strip())
-            self.changed.set()
-
-    def arrival_of(self, text: str) -> float | None:
-        """When the case carrying `text` was opened on this console, if it was."""
-        for case_id, arrived in self.opened.items():
-            if text in self.texts.get(case_id, ()):
-                return arrived
-        return None
-
-    async def wait_for(self, texts: Sequence[str], timeout: float) -> dict[str, float]:
-        """Arrival times of the cases carrying `texts`, as many as arrive within `timeout`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            found = {text: at for text in texts if (at := self.arrival_of(text)) is not None}
-            remaining = deadline - loop.time()
-            if len(found) == len(texts) or remaining <= 0:
-                return found
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), timeout=remaining)
-            except asyncio.TimeoutError:
-                pass
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-        if self._ws is not None:
-            await self._ws.close()
-        if self._http is not None:
-            await self._http.close()
-
-
-async def _open_sessions(url: str, count: int) -> list[ChatSession]:
-    sessions = [ChatSession(url) for _ in range(count)]
+async def _open_sessions(url: str, count: int) -> list[ChatClient]:
+    sessions = [ChatClient(url, quiet_seconds=QUIET_SECONDS) for _ in range(count)]
     try:
         await asyncio.gather(*(s.open() for s in sessions))
     except Exception:
@@ -479,18 +337,69 @@ async def _open_sessions(url: str, count: int) -> list[ChatSession]:
     return sessions
 
 
-async def _close_sessions(sessions: Sequence[ChatSession], forget: bool = False) -> None:
-    async def close(session: ChatSession) -> None:
+async def _close_sessions(sessions: Sequence[ChatClient], forget: bool = False) -> None:
+    async def close(session: ChatClient) -> None:
         try:
             if forget:
-                await session.say_and_wait(FORGET_ME)
+                await _timed_turn(session, FORGET_ME)
         finally:
             await session.close()
 
     await asyncio.gather(*(close(s) for s in sessions), return_exceptions=True)
 
 
-# -- the benchmarks -------------------------------------------------------------------------------
+async def _timed_turn(session: ChatClient, text: str) -> float | None:
+    """Send `text`, wait for the whole reply; the latency to its first bubble in ms, or None."""
+    start = len(session.received)
+    sent = await session.write(text)
+    try:
+        arrived = await session.first_reply_since(start, REPLY_TIMEOUT_SECONDS)
+    except asyncio.TimeoutError:
+        return None
+    await session.quiet()
+    return (arrived - sent) * 1000
+
+
+async def _open_console(target: Target) -> ConsoleClient:
+    assert target.username and target.password
+    console = ConsoleClient(target.url, target.username, target.password)
+    try:
+        await console.open()
+    except ConsoleRefused as exc:
+        raise BenchError(str(exc)) from exc
+    return console
+
+
+def _case_texts(event: dict[str, Any]) -> set[str]:
+    """The texts by which the bench recognises a case: its summary (her words), and her messages
+    on it in case the summary is empty."""
+    case = event.get("case") or {}
+    found = {line.strip() for line in (case.get("summary") or "").splitlines()}
+    message = event.get("message") or {}
+    if event.get("type") == "message" and message.get("author") == "user":
+        found.add((message.get("text") or "").strip())
+    return found
+
+
+async def _cases_opened(console: ConsoleClient, texts: Sequence[str], timeout: float) -> dict[str, float]:
+    """When the case carrying each of `texts` was opened on the console, for those opened within `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        opened: dict[int, float] = {}
+        known: dict[int, set[str]] = {}
+        for event, arrived in zip(console.events, console.arrivals):
+            case_id = (event.get("case") or {}).get("id")
+            if case_id is None:
+                continue
+            known.setdefault(case_id, set()).update(_case_texts(event))
+            if event.get("type") == "case_opened":
+                opened.setdefault(case_id, arrived)
+        found = {text: at for case_id, at in opened.items() for text in texts if text in known.get(case_id, ())}
+        remaining = deadline - loop.time()
+        if len(found) == len(texts) or remaining <= 0:
+            return found
+        await console.changed(remaining)
 
 
 async def _bus_of(url: str) -> str | None:
@@ -507,9 +416,8 @@ async def bench_handoff(target: Target, conversations: int) -> dict[str, Any]:
     """N women write an urgent message at the same moment; time each one to her case on the console."""
     if not (target.username and target.password):
         raise BenchError("--handoff needs a counsellor account (--username, --password)")
-    console = Console(target.url)
-    await console.open(target.username, target.password)
-    sessions: list[ChatSession] = []
+    console = await _open_console(target)
+    sessions: list[ChatClient] = []
     try:
         # Warm-up, one at a time and apart from the load: after a start, these are the first
         # urgent messages Maak sees (`warmup_ms`: anything left cold shows there).
@@ -517,27 +425,28 @@ async def bench_handoff(target: Target, conversations: int) -> dict[str, Any]:
         for number in range(1, WARMUP_CONVERSATIONS + 1):
             warm = await _open_sessions(target.url, 1)
             sessions += warm
-            at = await warm[0].send(urgent_message(number))
-            opened = (await console.wait_for([urgent_message(number)], EVENT_TIMEOUT_SECONDS)).get(urgent_message(number))
+            at = await warm[0].write(urgent_message(number))
+            opened = (await _cases_opened(console, [urgent_message(number)], EVENT_TIMEOUT_SECONDS)).get(urgent_message(number))
             warmup_ms.append(round((opened - at) * 1000, 1) if opened is not None else None)
-            await warm[0].first_reply()
-            await warm[0].rest_of_turn()
+            await warm[0].first_reply_since(0, REPLY_TIMEOUT_SECONDS)
+            await warm[0].quiet()
 
         measured = await _open_sessions(target.url, conversations)
         sessions += measured
         texts = [urgent_message(WARMUP_CONVERSATIONS + i) for i in range(1, conversations + 1)]
         cpu_before, own_cpu = target.cpu(), time.process_time()
-        sent = await asyncio.gather(*(s.send(t) for s, t in zip(measured, texts)))
-        replied = asyncio.gather(*(s.first_reply(EVENT_TIMEOUT_SECONDS) for s in measured), return_exceptions=True)
-        arrived = await console.wait_for(texts, EVENT_TIMEOUT_SECONDS)
+        sent = await asyncio.gather(*(s.write(t) for s, t in zip(measured, texts)))
+        replied = asyncio.gather(*(s.first_reply_since(0, EVENT_TIMEOUT_SECONDS) for s in measured),
+                                 return_exceptions=True)
+        arrived = await _cases_opened(console, texts, EVENT_TIMEOUT_SECONDS)
         replies = await replied
-        await asyncio.gather(*(s.rest_of_turn() for s in measured))
+        await asyncio.gather(*(s.quiet() for s in measured))
         # After the whole turn: the CPU each process spent on these urgent messages.
         processes = target.processes(cpu_before)
         own_cpu = time.process_time() - own_cpu
     finally:
         await _close_sessions(sessions, forget=True)
-        await console.close()
+        await console.close_session()
 
     latencies = [(arrived[t] - at) * 1000 for t, at in zip(texts, sent) if t in arrived]
     reply_latencies = [(r - at) * 1000 for r, at in zip(replies, sent) if isinstance(r, float)]
@@ -553,27 +462,26 @@ async def bench_urgent_file(target: Target, rows: Sequence[GoldRow]) -> dict[str
     if not (target.username and target.password):
         raise BenchError("--urgent-file needs a counsellor account (--username, --password)")
     question = safety_question_texts()
-    console = Console(target.url)
-    await console.open(target.username, target.password)
+    console = await _open_console(target)
     outcomes: list[tuple[str, str, str]] = []
     try:
         for row in rows:
             [session] = await _open_sessions(target.url, 1)
             try:
-                await session.send(row.text)
-                opened = await console.wait_for([row.text.strip()], AT_ONCE_SECONDS)
+                await session.write(row.text)
+                opened = await _cases_opened(console, [row.text.strip()], AT_ONCE_SECONDS)
                 try:
-                    await session.first_reply()
+                    await session.first_reply_since(0, REPLY_TIMEOUT_SECONDS)
                 except asyncio.TimeoutError:
                     pass
-                await session.rest_of_turn()
+                await session.quiet()
             finally:
-                asked = any(text in question for text in session.texts)
+                asked = any((reply.get("text") or "").strip() in question for reply in session.received)
                 await _close_sessions([session], forget=True)
             how = "at_once" if opened else "after_question" if asked else "missed"
             outcomes.append((row.lang, row.kind or "", how))
     finally:
-        await console.close()
+        await console.close_session()
     return urgent_file_report(outcomes)
 
 
@@ -581,13 +489,13 @@ async def bench_chat(target: Target, conversations: int, messages: int) -> dict[
     """N women hold ordinary conversations at once, each writing again when the reply is complete."""
     warm = await _open_sessions(target.url, WARMUP_CONVERSATIONS)
     for number, session in enumerate(warm, 1):
-        await session.say_and_wait(conversation_script(number, 1)[0])
+        await _timed_turn(session, conversation_script(number, 1)[0])
     await _close_sessions(warm, forget=True)
 
     sessions = await _open_sessions(target.url, conversations)
 
-    async def converse(number: int, session: ChatSession) -> list[float | None]:
-        return [await session.say_and_wait(text) for text in conversation_script(number, messages)]
+    async def converse(number: int, session: ChatClient) -> list[float | None]:
+        return [await _timed_turn(session, text) for text in conversation_script(number, messages)]
 
     try:
         cpu_before, own_cpu = target.cpu(), time.process_time()
