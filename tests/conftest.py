@@ -20,13 +20,17 @@ TEST_DATABASE_URL = os.environ.get("MAAK_TEST_DATABASE_URL", "postgresql://postg
 TEST_REDIS_URL = os.environ.get("MAAK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+# A trained model, or a whole gateway with its stores and background tasks.
+STACK_FIXTURES = {"model", "gateway"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test is `unit`, `stack` (a trained model and running processes) or `browser`
-    (headless Chromium): `pytest -m unit` is the quick loop while changing code."""
+    """Every test is `unit`, `stack` (a trained model, a whole gateway, or `maak` run as a
+    process) or `browser` (headless Chromium): `pytest -m unit` is the quick loop while changing code."""
     for item in items:
         if item.get_closest_marker("browser"):  # the modules that launch Chromium say so
             continue
-        if "model" in getattr(item, "fixturenames", ()):
+        if item.get_closest_marker("stack") or STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
         else:
             item.add_marker(pytest.mark.unit)

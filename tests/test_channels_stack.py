@@ -20,8 +20,8 @@ import requests
 from core.store import Store
 from handoff.accounts import add_user
 from tests.conftest import start_stack
-from tests.expect import conversation
-from tests.fakes import FakeGraph, FakeTelegram, ServedInThread
+from tests.support.expect import conversation
+from tests.support.fakes import FakeGraph, FakeTelegram, ServedInThread
 from tools.clients import ConsoleClient
 from tools.stack import Stack, stop
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from playwright.async_api import Page, expect
 
 from channels.webchat.page import STATIC_DIR, add_page_routes
-from tests.browser import chromium_page, storage_snapshot
+from tests.support.browser import chromium_page, storage_snapshot
 
 pytestmark = pytest.mark.browser
 

@@ -15,6 +15,9 @@ import pytest
 from core.settings import PROJECT_ROOT, SettingsError, load_settings
 from core.store import Store
 
+# Each test runs `maak` as a process.
+pytestmark = pytest.mark.stack
+
 
 def maak(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT):
     return subprocess.run(

@@ -27,8 +27,8 @@ from handoff.accounts import AccountError, add_user, remove_user
 from handoff.callback import callback_windows
 from handoff.console import hub
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
-from tests.expect import said_text
-from tests.fakes import FakeRasa, FakeTelegram, serve
+from tests.support.expect import said_text
+from tests.support.fakes import FakeRasa, FakeTelegram, serve
 from tools.clients import ChatClient, ConsoleClient, texts
 from tools.stack import free_port
 

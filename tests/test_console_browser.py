@@ -7,8 +7,8 @@ import pytest
 from playwright.async_api import expect
 
 from core.store import Store
-from tests.browser import chromium_page
-from tests.expect import conversation, response_template
+from tests.support.browser import chromium_page
+from tests.support.expect import conversation, response_template
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from handoff.console.page import STATIC_DIR, add_console_page
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, storage_snapshot
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, storage_snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 

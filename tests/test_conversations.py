@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from core.privacy import Cipher, conversation_id
 from core.store import Store
-from tests.expect import LANG_FILES, conversation, said, said_text
+from tests.support.expect import LANG_FILES, conversation, said, said_text
 from tools.clients import ChatClient, payloads, texts
 
 

@@ -23,8 +23,8 @@ from core.settings import PROJECT_ROOT
 from core.store import Store, metadata
 from handoff.accounts import add_user
 from tests.conftest import TEST_DATABASE_URL, start_stack
-from tests.expect import conversation, said, said_text
-from tests.fakes import FakeTelegram, ServedInThread
+from tests.support.expect import conversation, said, said_text
+from tests.support.fakes import FakeTelegram, ServedInThread
 from tools.clients import ChatClient, ConsoleClient, texts
 from tools.stack import Stack, free_port, stop
 

@@ -24,7 +24,7 @@ from core.store import Store, contacts, utcnow
 from handoff.callback import callback_windows
 from handoff.cases import CaseQueue
 from handoff.oncall import OnCall
-from tests.fakes import FakeRasa, serve
+from tests.support.fakes import FakeRasa, serve
 
 SECRET = b"router-test-secret"
 

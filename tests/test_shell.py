@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from core.settings import PROJECT_ROOT
-from tests.expect import response_template
+from tests.support.expect import response_template
 
 
 def test_shell_conversation_with_numbered_buttons(stack):

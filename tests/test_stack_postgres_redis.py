@@ -11,7 +11,7 @@ import requests
 from core.privacy import conversation_id
 from core.store import Store
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, start_stack
-from tests.expect import conversation, said
+from tests.support.expect import conversation, said
 from tools.clients import ChatClient, texts
 from tools.stack import stop
 

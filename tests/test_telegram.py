@@ -38,7 +38,7 @@ from channels.telegram import (
 from channels.webhook import MAX_BODY_BYTES as MAX_UPDATE_BYTES
 from core.settings import PROJECT_ROOT, TelegramSettings
 from tests.conftest import TEST_REDIS_URL
-from tests.fakes import FakeTelegram, serve
+from tests.support.fakes import FakeTelegram, serve
 
 TOKEN = "123456:TEST-token_for-maak"
 SECRET = "s3cret-Token_for_the-webhook"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import chromium_page, storage_snapshot
-from tests.expect import response_template
+from tests.support.browser import chromium_page, storage_snapshot
+from tests.support.expect import response_template
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import asyncio
 import requests
 import socketio
 
-from tests.expect import said_text
+from tests.support.expect import said_text
 from tools.clients import ChatClient, texts
 
 

@@ -29,7 +29,7 @@ from channels.webhook import MAX_BODY_BYTES
 from channels.whatsapp import OUTSIDE_WINDOW, WEBHOOK_PATH, WhatsAppChannel
 from core.settings import WhatsAppSettings
 from tests.conftest import TEST_REDIS_URL
-from tests.fakes import FakeGraph, serve
+from tests.support.fakes import FakeGraph, serve
 from tools.stack import free_port
 
 VERIFY_TOKEN = "verify-token-7f3a"
