@@ -192,6 +192,12 @@ class Router:
             logger.warning("Rasa unavailable: %s", exc, extra={"event": "rasa_unavailable"})
             await self._keep_for_a_human(conv, message, text, lang, already_kept=case is not None)
             return
+        except asyncio.CancelledError:
+            # The gateway is shutting down and stopped waiting for Rasa: the platform will not
+            # send her message again, so it is kept for a human before the task ends.
+            logger.warning("shutdown while Rasa answered", extra={"event": "rasa_cancelled"})
+            await self._keep_for_a_human(conv, message, text, lang, already_kept=case is not None)
+            raise
         if not replies:
             # Rasa answers an internal failure (e.g. its lock store is down) with an empty 200:
             # every turn of the dialogue says something, so silence means she was not answered.

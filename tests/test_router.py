@@ -112,6 +112,20 @@ async def test_rasa_down_keeps_the_message_for_a_human(setup):
     assert any("8350" in t for t in channel.texts())
 
 
+async def test_a_shutdown_while_rasa_answers_keeps_the_message_for_a_human(setup):
+    router, store, queue, channel, rasa = setup
+    rasa.delay = 5
+    handling = asyncio.create_task(router.handle(message("je cherche un travail à Fès")))
+    while not rasa.received:
+        await asyncio.sleep(0.01)
+    handling.cancel()  # what the channel's bounded drain does at shutdown
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    case = store.open_case_for(conv())
+    assert case is not None and case["category"] == "unanswered"
+    assert [Cipher(b"key").decrypt(m["text_enc"]) for m in store.case_messages(case["id"])] == ["je cherche un travail à Fès"]
+
+
 async def test_rasa_down_and_danger_opens_an_urgent_case_with_the_numbers(setup):
     router, store, _, channel, rasa = setup
     rasa.status = 503

@@ -30,11 +30,13 @@ class FakeRasa:
         self.received: list[dict[str, Any]] = []
         self.replies: list[dict[str, Any]] = [{"text": "bot reply"}]
         self.status = 200
+        self.delay = 0.0  # seconds before answering: a busy Rasa
         self.url = ""
         self.tracker_events: list[tuple[str, Any]] = []
 
     async def webhook(self, request: web.Request) -> web.Response:
         self.received.append(await request.json())
+        await asyncio.sleep(self.delay)
         if self.status != 200:
             return web.Response(status=self.status)
         return web.json_response(self.replies)
