@@ -185,11 +185,13 @@ def thresholds() -> Thresholds:
     """The decision thresholds an operator set in `nlu/urgency.yml`."""
     data = yaml.safe_load(SETTINGS_PATH.read_text(encoding="utf-8")) or {}
     names = ("threshold", "now_threshold", "harm_threshold", "confident_threshold")
-    values = [data.get(name) for name in names]
-    for name, value in zip(names, values):
+    values: list[float] = []
+    for name in names:
+        value = data.get(name)
         if not isinstance(value, (int, float)) or not 0 < value < 1:
             raise TrainingDataError(f"{SETTINGS_PATH.name}: {name} must be a number between 0 and 1")
-    return Thresholds(*(float(v) for v in values if isinstance(v, (int, float))))
+        values.append(float(value))
+    return Thresholds(*values)
 
 
 def train_urgency(examples: Sequence[Example], path: Path = urgency.MODEL_PATH) -> UrgencyModel:
