@@ -2,7 +2,8 @@
 
 One message becomes a sparse vector: its words and word pairs in canonical form (Arabizi and Arabic
 spellings unified by `nlu.normalise`) and the character 3–5-grams inside words, which carry
-misspellings and Arabic words with glued prefixes. Names are hashed with crc32 (not Python's
+misspellings and Arabic words with glued prefixes; for the danger-now classifier also the cues of
+risk and time of `nlu/lexicon/cues.yml` found in it, and every pair of them. Names are hashed with crc32 (not Python's
 salted `hash`), so the gateway, Rasa's components and `maak parse` read a model file the same way in
 every process. Reading needs only NumPy; fitting (`matrix`, `logistic`) also needs scikit-learn
 and runs where Rasa is installed.
@@ -10,15 +11,21 @@ and runs where Rasa is installed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from itertools import combinations
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
+import yaml
 
+from core.languages import LANGS
 from nlu.normalise import fold, normalise_token
+from nlu.phrases import PhraseError, PhraseMatcher, prepare
 
 DIMENSIONS = 1 << 18
 # Longer messages add nothing to a decision but cost time: the first words are what she said.
@@ -28,15 +35,50 @@ MAX_CHARS = 1000
 # the biggest class's endings suggest. A smaller value makes a model pay more (in its L2 penalty)
 # to lean on them, so that words and word pairs lead and n-grams back them up.
 CHAR_WEIGHT = 0.25
+# A cue (and a pair of cues) weighs twice a word: read on two blind sets after their first
+# readings, 1.0 and 0.5 missed more urgent messages, 3.0 and 4.0 no fewer and the fit stopped
+# converging (docs/nlu.md, "Cues of risk and time").
+CUE_WEIGHT = 2.0
+CUES_PATH = Path(__file__).parent / "lexicon" / "cues.yml"
+
+
+def load_cues(path: Path = CUES_PATH) -> PhraseMatcher:
+    """The cues of risk and time, every tag's phrases in one group per cue; a malformed file is a
+    clear error that names the cue."""
+    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not data:
+        raise ValueError(f"{path.name}: expected a mapping of cues")
+    groups: dict[str, list[str]] = {}
+    for cue, section in data.items():
+        if not isinstance(section, dict) or set(section) != set(LANGS):
+            raise ValueError(f"{path.name}: cue {cue!r} needs phrases for exactly {sorted(LANGS)}")
+        if not all(isinstance(phrases, list) and phrases for phrases in section.values()):
+            raise ValueError(f"{path.name}: cue {cue!r} needs a non-empty list of phrases per tag")
+        groups[cue] = [phrase for lang in LANGS for phrase in section[lang]]
+    try:
+        return PhraseMatcher(groups)
+    except PhraseError as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=1)
+def cue_matcher() -> PhraseMatcher:
+    """The cue lexicon shipped with Maak, loaded once."""
+    return load_cues()
+
+
+def cues_digest() -> str:
+    """A digest of the cue lexicon, stored with a model that reads cues."""
+    return digest(CUES_PATH.read_text(encoding="utf-8").splitlines())
 
 
 def _hashed(feature: str) -> int:
     return zlib.crc32(feature.encode("utf-8")) & (DIMENSIONS - 1)
 
 
-def features(text: str) -> dict[int, float]:
+def features(text: str, cues: bool = False) -> dict[int, float]:
     """Hashed feature indices of a message and their values, scaled to unit length (empty for an
-    empty message)."""
+    empty message); with `cues`, the cues of risk and time too."""
     words = [normalise_token(w) for w in fold(text[:MAX_CHARS]).split()]
     words = [part for w in words for part in w.split() if part]
     found: dict[str, float] = {}
@@ -50,6 +92,13 @@ def features(text: str) -> dict[int, float]:
                 found.setdefault("c:" + padded[j : j + n], CHAR_WEIGHT)
     if words:
         found["n:" + str(min(len(words), 8))] = 1.0  # very short and long messages behave apart
+    if cues and words:
+        # Pairs carry what one cue cannot: a burn is danger a moment ago, not years ago.
+        found_cues = cue_matcher().match(prepare(text[:MAX_CHARS]))
+        for cue in found_cues:
+            found["q:" + cue] = CUE_WEIGHT
+        for first, second in combinations(found_cues, 2):
+            found["q:" + first + "+" + second] = CUE_WEIGHT
     values: dict[int, float] = {}
     for name, value in found.items():
         index = _hashed(name)
@@ -79,7 +128,7 @@ def digest(lines: Iterable[str]) -> str:
     return hashed.hexdigest()[:16]
 
 
-def matrix(texts: Sequence[str]):  # type: ignore[no-untyped-def]
+def matrix(texts: Sequence[str], cues: bool = False):  # type: ignore[no-untyped-def]
     """The features of many messages as a sparse matrix, one row each (for fitting)."""
     from scipy.sparse import csr_matrix
 
@@ -87,7 +136,7 @@ def matrix(texts: Sequence[str]):  # type: ignore[no-untyped-def]
     cols: list[int] = []
     vals: list[float] = []
     for r, text in enumerate(texts):
-        found = features(text)
+        found = features(text, cues)
         rows.extend([r] * len(found))
         cols.extend(found)
         vals.extend(found.values())

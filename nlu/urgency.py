@@ -23,7 +23,9 @@ is trained on thousands of ordinary messages, so its "no" holds where the outcom
 it is not asked when the outcome model is confident, since danger told by its details alone has
 no word of harm in it.
 
-The models read the hashed features of `nlu.features`, so they are plain arrays: reading needs
+The models read the hashed features of `nlu.features`, with the cues of risk and time
+(`nlu/lexicon/cues.yml`) and their pairs: a linear model cannot learn "a burn AND a moment ago"
+from the two words apart, but it can weigh the pair. They are plain arrays: reading needs
 only NumPy, and the gateway, Rasa's components and `maak parse` load the same file in either
 environment; fitting (`fit`) also needs scikit-learn and runs where Rasa is installed.
 """
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlu.features import DIMENSIONS, digest, features, logistic, matrix, scores, sigmoid
+from nlu.features import DIMENSIONS, cues_digest, digest, features, logistic, matrix, scores, sigmoid
 
 MODEL_PATH = Path(__file__).parent / "urgency.npz"
 OUTCOMES: tuple[str, ...] = ("none", "danger", "self_harm", "interruption")
@@ -132,7 +134,7 @@ class UrgencyModel:
     def read(self, text: str) -> Reading:
         """The outcome: urgent when the urgent outcomes together pass their threshold and the now
         and harm models pass theirs."""
-        found = features(text)
+        found = features(text, cues=True)
         if not found:
             # Nothing to read ("?", "...", an emoji): the biases alone would pick whichever outcome
             # the class balancing favoured, and "?" during a counsellor's chat is not "I must stop".
@@ -175,8 +177,9 @@ class Example:
 
 
 def examples_hash(examples: Iterable[Example]) -> str:
-    """A digest of the training examples (order-independent), stored in the model file."""
-    return digest(f"{e.outcome}\t{e.intent}\t{e.kind}\t{e.text}" for e in examples)
+    """A digest of the training examples (order-independent) and of the cue lexicon the model
+    reads, stored in the model file."""
+    return digest([cues_digest(), *(f"{e.outcome}\t{e.intent}\t{e.kind}\t{e.text}" for e in examples)])
 
 
 # Kinds of message that are not danger now, which the now model learns against danger now: harm
@@ -217,7 +220,7 @@ def _gate_labels(examples: Sequence[Example]) -> dict[str, dict[int, bool]]:
 
 def fit(examples: Sequence[Example], thresholds: Thresholds) -> UrgencyModel:
     """The three models, trained on the examples (scikit-learn), as an `UrgencyModel`."""
-    features_matrix = matrix([e.text for e in examples])
+    features_matrix = matrix([e.text for e in examples], cues=True)
     labels = np.array([OUTCOMES.index(e.outcome) for e in examples])
     outcomes = logistic(features_matrix, labels, OUTCOME_C)
     weights = np.zeros((len(OUTCOMES), DIMENSIONS), dtype=np.float32)

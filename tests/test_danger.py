@@ -10,7 +10,7 @@ import yaml
 
 from nlu import training as nlu_training
 from nlu.danger import assess
-from nlu.features import DIMENSIONS, features
+from nlu.features import CUES_PATH, DIMENSIONS, cue_matcher, features, load_cues
 from nlu.training import KINDS_DIR, TrainingDataError, read_tsv
 from nlu.urgency import OUTCOMES, UrgencyModel, UrgencyModelError, default_model
 
@@ -99,8 +99,38 @@ def test_features_are_the_same_in_every_process_and_spelling() -> None:
     assert features("x" * 5000) == features("x" * 5000)
 
 
+@pytest.mark.parametrize(
+    ("text", "cues"),
+    [
+        ("he choked me a moment ago and my voice is gone", ["fresh", "body"]),
+        ("wa7ed dghet lia 3la l3n9 ghir daba", ["fresh", "body"]),
+        ("il m'a forcée il y a une heure et il est encore dans l'appartement", ["fresh", "present", "sexual"]),
+        ("my ex used to hit me years ago", ["past"]),
+        ("when will my new bank card arrive?", []),
+    ],
+)
+def test_the_cues_of_risk_and_time_are_found_in_every_spelling(text: str, cues: list[str]) -> None:
+    # A burn a moment ago and a burn years ago share their words: the pair of cues tells them apart.
+    assert cue_matcher().match(text) == cues
+    assert (set(features(text, cues=True)) > set(features(text))) == bool(cues)
+
+
+def test_every_cue_speaks_every_tag_and_a_malformed_cue_file_names_the_cue(tmp_path: Path) -> None:
+    assert load_cues(CUES_PATH).keys == cue_matcher().keys
+    data = yaml.safe_load(CUES_PATH.read_text(encoding="utf-8"))
+    del data["fresh"]["ary"]
+    bad = tmp_path / "cues.yml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="fresh"):
+        load_cues(bad)
+    bad.write_text("fresh:\n  en: ['a ... ']\n  fr: [x]\n  ar: [x]\n  ary: [x]\n  ary-Latn: [x]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="cues.yml"):
+        load_cues(bad)
+
+
 def test_a_huge_message_costs_no_more_than_its_first_thousand_characters() -> None:
     assert features("a " * 100_000) == features("a " * 500)
+    assert features("now " * 100_000, cues=True) == features("now " * 250, cues=True)
 
 
 def test_a_missing_or_foreign_model_file_is_a_clear_error(tmp_path: Path) -> None:
