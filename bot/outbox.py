@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timezone
 from typing import Mapping
 
 from channels.base import Channel, DeliveryFailed, OutboundMessage
@@ -43,10 +42,7 @@ class Outbox:
             return "no contact (erased)"
         channel = self._channels.get(contact["channel"])
         if channel is not None and channel.service_window is not None:
-            last_seen = contact["last_seen_at"]
-            if last_seen.tzinfo is None:  # SQLite gives UTC back without its zone
-                last_seen = last_seen.replace(tzinfo=timezone.utc)
-            if utcnow() - last_seen > channel.service_window:
+            if utcnow() - contact["last_seen_at"] > channel.service_window:
                 # The platform would refuse it (WhatsApp's 24-hour window): say so rather than try.
                 logger.warning("outside the channel's service window", extra={"event": "delivery_failed",
                                                                             "channel": contact["channel"]})

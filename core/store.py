@@ -1,6 +1,6 @@
 """The gateway's SQL store: contacts, cases, case messages, accounts and the audit log.
 
-SQLAlchemy 1.4 written in 2.0 style. Calls are synchronous and short; async callers run them in
+SQLAlchemy 2. Calls are synchronous and short; async callers run them in
 a worker thread (`Store.run`) so a slow database never blocks the event loop. Texts and platform
 addresses are encrypted by the caller's `Cipher` before they reach a table.
 """
@@ -17,6 +17,27 @@ from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
 
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A moment in UTC, stored and read back with its zone on every database: SQLite keeps no
+    zone, so what it returns is put back in UTC here, once, instead of by every reader."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a stored moment needs its time zone")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 metadata = sa.MetaData()
 
 contacts = sa.Table(
@@ -26,8 +47,8 @@ contacts = sa.Table(
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("address_enc", sa.Text, nullable=False),
     sa.Column("lang", sa.String(16)),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False, index=True),
 )
 
 cases = sa.Table(
@@ -45,14 +66,14 @@ cases = sa.Table(
     sa.Column("safe_to_chat", sa.String(16)),
     sa.Column("summary_enc", sa.Text),
     sa.Column("intake_done", sa.Boolean, nullable=False, default=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("claimed_by", sa.String(64)),
-    sa.Column("claimed_at", sa.DateTime(timezone=True)),
-    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("claimed_at", UtcDateTime()),
+    sa.Column("closed_at", UtcDateTime()),
     sa.Column("outcome", sa.String(32)),
     # Set once, by whichever gateway replica escalates an urgent case past the SLA first.
-    sa.Column("escalated_at", sa.DateTime(timezone=True)),
+    sa.Column("escalated_at", UtcDateTime()),
     sa.Column("callback_window", sa.String(16)),
     # The local day her callback time was last announced to on-call, once per day across replicas.
     sa.Column("callback_due_on", sa.String(10)),
@@ -67,7 +88,7 @@ case_messages = sa.Table(
     sa.Column("case_id", sa.Integer, sa.ForeignKey("maak_cases.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("author", sa.String(16), nullable=False),
     sa.Column("text_enc", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("counsellor", sa.String(64)),
     sa.Column("delivery_error", sa.String(64)),
 )
@@ -79,9 +100,9 @@ users = sa.Table(
     sa.Column("username", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("password_hash", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
     # Refreshed while the console is connected: who is online, whatever the replica.
-    sa.Column("seen_at", sa.DateTime(timezone=True)),
+    sa.Column("seen_at", UtcDateTime()),
 )
 
 sessions = sa.Table(
@@ -91,7 +112,7 @@ sessions = sa.Table(
     sa.Column("token_hash", sa.String(64), primary_key=True),
     sa.Column("username", sa.String(64), nullable=False, index=True),
     sa.Column("csrf_token", sa.String(64), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 login_failures = sa.Table(
@@ -101,7 +122,7 @@ login_failures = sa.Table(
     # Hashes of the name tried and of the address it came from.
     sa.Column("name_key", sa.String(64), nullable=False, index=True),
     sa.Column("ip_key", sa.String(64), nullable=False, index=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
 )
 
 referrals = sa.Table(
@@ -112,14 +133,14 @@ referrals = sa.Table(
     sa.Column("service_id", sa.String(64), nullable=False),
     sa.Column("note_enc", sa.Text),
     sa.Column("created_by", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 audit_log = sa.Table(
     "maak_audit_log",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("actor", sa.String(64), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("case_id", sa.Integer),

@@ -63,7 +63,7 @@ class CallbackWindows:
             return {"reason": "callback_stopped", "window": STOPPED}
         if window not in self.choices or window == ANYTIME:
             return None
-        if last_seen is not None and now - _utc(last_seen) <= self.present:
+        if last_seen is not None and now - last_seen <= self.present:
             return None
         if window == NONE:
             return {"reason": "callback_none", "window": NONE}
@@ -103,7 +103,3 @@ def callback_windows() -> CallbackWindows:
         hours[name] = (start, end)
     return CallbackWindows(ZoneInfo(data["timezone"]), timedelta(minutes=int(data["present_minutes"])), hours)
 
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite gives UTC back without its zone.
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment

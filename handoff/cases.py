@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins  # `CaseQueue.list` hides the type inside the class
 import logging
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Collection
 
 from core.locks import KeyedLocks
@@ -309,10 +309,6 @@ class CaseQueue:
 UNREADABLE = "[unreadable: stored with another MAAK_DATA_KEY]"
 
 
-def _iso(moment: Any) -> str | None:
-    """ISO 8601 with the UTC offset; SQLite gives naive datetimes back, which are UTC."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return str(moment.isoformat())
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with the UTC offset (the store gives every moment back in UTC)."""
+    return None if moment is None else moment.isoformat()

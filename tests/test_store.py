@@ -152,3 +152,16 @@ async def test_a_text_stored_with_another_key_does_not_hide_the_queue(store: Sto
     await queue.open_case("conv-new", channel="webchat", priority="high", summary="nouveau texte")
     summaries = [queue.public(c)["summary"] for c in await queue.list("queued")]
     assert summaries == [UNREADABLE, "nouveau texte"]
+
+
+async def test_every_moment_comes_back_in_utc_on_either_database(queue: CaseQueue, store: Store):
+    # SQLite keeps no zone: read back naive, a moment would not compare with "now" (WhatsApp's
+    # 24-hour window, her callback time) and the console would show it an hour off in Morocco.
+    case = await queue.open_case("conv-utc", channel="webchat", priority="urgent")
+    claimed = await queue.claim(case["id"], "counsellor")
+    for moment in (claimed["created_at"], claimed["claimed_at"], store.get_case(case["id"])["updated_at"]):
+        assert moment.utcoffset() == timedelta(0)
+        assert abs(utcnow() - moment) < timedelta(minutes=1)
+    assert queue.public(claimed)["created_at"].endswith("+00:00")
+    with pytest.raises(sa.exc.StatementError, match="time zone"), store.engine.connect() as conn:
+        conn.execute(sa.select(contacts).where(contacts.c.last_seen_at < utcnow().replace(tzinfo=None)))
