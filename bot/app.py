@@ -188,7 +188,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     outbox = Outbox(store, cipher, channels)
     sessions = Sessions(store, settings.secret)
     hub = app[HUB] = ConsoleHub(store, app[BUS], sessions.still_valid)
-    notices = app[NOTICES] = CaseNotices(queue, store, outbox, texts, app[ONCALL], rasa, online=hub.online_usernames)
+    notices = app[NOTICES] = CaseNotices(queue, outbox, texts, app[ONCALL], rasa, online=hub.online_usernames)
     queue.subscribe(notices)
     app[ROUTER] = Router(
         secret=settings.secret,
@@ -205,7 +205,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         max_text_chars=settings.max_text_chars,
     )
     app[CONSOLE] = ConsoleApi(
-        store=store, cipher=cipher, queue=queue, sessions=sessions, hub=hub,
+        store=store, queue=queue, sessions=sessions, hub=hub,
         deliver=outbox.send_counsellor, sla_seconds=settings.handoff_sla_seconds,
     )
     # Before the port opens (so before /health says ready): nothing the first urgent message needs is cold.
@@ -283,7 +283,7 @@ async def internal_handoff(request: web.Request) -> web.Response:
     online = len(await request.app[CONSOLE].hub.online_usernames())
     if position and online:
         # The action tells her this place in line; the notices tell her when it changes.
-        await store.run(store.set_told_position, case["id"], position)
+        await queue.record_told_position(case["id"], position)
     logger.info("handoff requested", extra={"event": "handoff", "status": case["priority"]})
     return web.json_response(
         {"case_id": case["id"], "status": case["status"], "position": position, "counsellors_online": online}

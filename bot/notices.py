@@ -16,7 +16,6 @@ from typing import Any, Awaitable, Callable, Collection
 from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
 from bot.texts import Texts
-from core.store import Store
 from handoff.cases import UNREADABLE, CaseEvent, CaseQueue
 from handoff.oncall import OnCall
 
@@ -27,13 +26,12 @@ class CaseNotices:
     """Tells her, on her channel and in her language, what happens to her case."""
 
     def __init__(
-        self, queue: CaseQueue, store: Store, outbox: Outbox, texts: Texts, oncall: OnCall, rasa: RasaClient,
+        self, queue: CaseQueue, outbox: Outbox, texts: Texts, oncall: OnCall, rasa: RasaClient,
         online: Callable[[], Awaitable[Collection[str]]],
     ) -> None:
         self._online = online
         self._queue = queue
         self._rasa = rasa
-        self._store = store
         self._outbox = outbox
         self._texts = texts
         self._oncall = oncall
@@ -61,7 +59,7 @@ class CaseNotices:
         if stored["status"] != "queued":
             return
         position = await self._queue.position(stored)
-        changed = await self._store.run(self._store.set_told_position, case["id"], position)
+        changed = await self._queue.record_told_position(case["id"], position)
         if changed or force:
             await self._tell(conv, case, await self._waiting_text(), position=position)
 
@@ -99,7 +97,7 @@ class CaseNotices:
             # the bot is still talking with her and has told her where she stands.
             if waiting["id"] == exclude or waiting["told_position"] in (None, position):
                 continue
-            if await self._store.run(self._store.set_told_position, waiting["id"], position):
+            if await self._queue.record_told_position(waiting["id"], position):
                 key = key or await self._waiting_text()
                 await self._tell(waiting["conversation_id"], waiting, key, position=position)
 

@@ -194,6 +194,16 @@ class CaseQueue:
     async def close(self, case_id: int, outcome: str) -> dict[str, Any]:
         return await self.transition(case_id, "closed", "closed", outcome=outcome, closed_at=utcnow())
 
+    async def add_referral(self, case_id: int, service_id: str, note: str | None, by: str) -> None:
+        """The service a counsellor referred her to at close, with her note encrypted."""
+        note_enc = self._cipher.encrypt(note) if note else None
+        await self._store.run(self._store.add_referral, case_id, service_id, note_enc, by)
+
+    async def record_told_position(self, case_id: int, position: int) -> bool:
+        """Record the place in line she is about to be told; False if she was already told it
+        (by any replica)."""
+        return await self._store.run(self._store.set_told_position, case_id, position)
+
     async def erased(self, case: dict[str, Any]) -> None:
         """Her case was erased ("forget me"): consoles drop it; nothing of hers goes with the event."""
         gone = {**case, "status": "closed", "outcome": "erased", "summary_enc": None}

@@ -64,7 +64,7 @@ async def setup(tmp_path, fake_rasa):
     outbox = Outbox(store, cipher, {"webchat": channel})
     async with aiohttp.ClientSession() as http:
         rasa = RasaClient(http, fake_rasa.url, "token", timeout=5)
-        notices = CaseNotices(queue, store, outbox, default_texts(), OnCall(), rasa, online=_nobody)
+        notices = CaseNotices(queue, outbox, default_texts(), OnCall(), rasa, online=_nobody)
         queue.subscribe(notices)
         router = Router(
             secret=SECRET,

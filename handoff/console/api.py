@@ -15,7 +15,6 @@ from typing import Any, Awaitable, Callable
 import yaml
 from aiohttp import web
 
-from core.privacy import Cipher
 from core.store import Store, utcnow
 from facts import default_facts
 from handoff.callback import callback_windows
@@ -57,11 +56,10 @@ class ConsoleApi:
     """The handlers, with everything they need; routes are added by `add_console_routes`."""
 
     def __init__(
-        self, *, store: Store, cipher: Cipher, queue: CaseQueue, sessions: Sessions, hub: ConsoleHub,
+        self, *, store: Store, queue: CaseQueue, sessions: Sessions, hub: ConsoleHub,
         deliver: Deliver, sla_seconds: int,
     ) -> None:
         self.store = store
-        self.cipher = cipher
         self.queue = queue
         self.sessions = sessions
         self.hub = hub
@@ -247,9 +245,7 @@ async def close(request: web.Request, session: Session) -> web.Response:
     except InvalidTransition as exc:
         raise json_error(409, "the case is already closed") from exc
     if service_id:
-        await api.store.run(
-            api.store.add_referral, case["id"], service_id, api.cipher.encrypt(note) if note else None, session.username
-        )
+        await api.queue.add_referral(case["id"], service_id, note, session.username)
     await api.audit(session, "close", case["id"])
     logger.info("case closed", extra={"event": "case_closed", "case_id": case["id"]})
     return web.json_response({"case": api.queue.public(case)})
