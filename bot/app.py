@@ -144,7 +144,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     settings.var_dir.mkdir(parents=True, exist_ok=True)  # the embedded SQLite store lives there
     store = app[STORE] = Store(settings.store_url)
     try:
-        await store.run(store.create_schema)
+        await store.run(store.migrate)
         yield
     finally:
         store.dispose()

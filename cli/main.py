@@ -56,7 +56,7 @@ def _demo_login(settings: Settings) -> tuple[str, str] | None:
         username, password = path.read_text().split()[:2]
         return username, password
     store = Store(settings.store_url)
-    store.create_schema()
+    store.migrate()
     username, password = "demo", new_password()
     if store.get_user(username) is None:
         add_user(store, username, "counsellor", password)
@@ -159,7 +159,7 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
 
 def cmd_user_list(args: argparse.Namespace) -> int:
     store = Store(load_settings().store_url)
-    store.create_schema()
+    store.migrate()
     try:
         accounts = store.list_users(ROLES)
     finally:
@@ -173,7 +173,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 def _change_accounts(change: Callable[[Store], None], done: str) -> int:
     """Run one account change on the configured store; exit code 2 with the reason if refused."""
     store = Store(load_settings().store_url)
-    store.create_schema()
+    store.migrate()
     try:
         change(store)
     except AccountError as exc:

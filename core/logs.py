@@ -35,7 +35,8 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # Library loggers that would print request details at INFO (httpx: the URL, with the bot token),
     # or at DEBUG (python-telegram-bot: every Bot API call with its parameters, her words included).
-    for noisy in ("aiohttp.access", "engineio", "socketio", "urllib3", "httpx", "httpcore", "telegram"):
+    # Alembic: a line per plugin at every start; the store says itself when the schema changes.
+    for noisy in ("aiohttp.access", "engineio", "socketio", "urllib3", "httpx", "httpcore", "telegram", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

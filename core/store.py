@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable, Collection, TypeVar
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Maak's own name for Alembic's version table, so that a database shared with another
+# application keeps the two apart.
+VERSION_TABLE = "maak_schema_version"
+MIGRATION_LOCK_KEY = 0x6D61616B  # "maak"
+_MIGRATING = threading.Lock()
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -167,6 +181,23 @@ def create_store_engine(url: str) -> Engine:
     return sa.create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def _revision(conn: sa.Connection) -> str | None:
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Create the tables an older Maak lacked and add the columns it lacked: how the schema grew
+    before it came under migrations."""
+    metadata.create_all(conn)
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
 class Store:
     """Owns the engine and the schema; every method is one short transaction."""
 
@@ -174,20 +205,36 @@ class Store:
         self.url = url
         self.engine = create_store_engine(url)
 
-    def create_schema(self) -> None:
-        """Create missing tables, and add columns that a newer Maak defines to existing tables.
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (`core/migrations/`), in one transaction.
 
-        Added columns are all nullable, so an older database is upgraded in place on start-up.
+        On PostgreSQL an advisory lock makes replicas that start together migrate one after the
+        other. A database made by an older Maak, before migrations (its tables but no version),
+        is brought up to date the way it always was — missing tables created, missing columns
+        (all nullable) added — and stamped with the newest revision.
         """
-        metadata.create_all(self.engine)
-        inspector = sa.inspect(self.engine)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # Alembic runs its scripts through module-level state: one migration at a time per process.
+        with _MIGRATING, self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            config.attributes["connection"] = conn
+            tables = set(sa.inspect(conn).get_table_names())
+            if VERSION_TABLE not in tables and tables & set(metadata.tables):
+                _add_missing_columns(conn)
+                command.stamp(config, "head")
+            before = _revision(conn)
+            command.upgrade(config, "head")
+            if _revision(conn) != before:
+                logger.info("store schema upgraded from %s to %s", before or "nothing", _revision(conn),
+                            extra={"event": "schema_upgraded"})
+
+    def drop_schema(self) -> None:
+        """Drop every table of Maak's and its schema version: a clean database (the tests)."""
         with self.engine.begin() as conn:
-            for table in metadata.sorted_tables:
-                present = {column["name"] for column in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in present:
-                        kind = column.type.compile(dialect=self.engine.dialect)
-                        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            metadata.drop_all(conn)
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -21,7 +21,7 @@ from aiohttp import web
 from bot.app import STORE, create_app
 from core.privacy import conversation_id
 from core.settings import Settings, load_settings
-from core.store import Store, contacts, metadata, utcnow
+from core.store import Store, contacts, utcnow
 from handoff import callback
 from handoff.accounts import AccountError, add_user, remove_user
 from handoff.callback import callback_windows
@@ -68,7 +68,7 @@ class Gateway:
 
 def _clean(url: str) -> None:
     store = Store(url)
-    metadata.drop_all(store.engine)
+    store.drop_schema()
     store.dispose()
 
 

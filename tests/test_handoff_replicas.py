@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from core.settings import PROJECT_ROOT
-from core.store import Store, metadata
+from core.store import Store
 from handoff.accounts import add_user
 from tests.conftest import TEST_DATABASE_URL, start_stack
 from tests.support.expect import conversation, said, said_text
@@ -92,8 +92,8 @@ def replicas(model, tmp_path_factory) -> Iterator[Replicas]:
     redis = PrivateRedis(folder)
     redis.start()
     store = Store(TEST_DATABASE_URL)
-    metadata.drop_all(store.engine)  # a clean queue: places in line are counted from zero
-    store.create_schema()
+    store.drop_schema()  # a clean queue: places in line are counted from zero
+    store.migrate()
     for name in ("amina", "salma"):
         add_user(store, name, "counsellor", PASSWORD)
     store.dispose()

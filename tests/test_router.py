@@ -57,7 +57,7 @@ async def _nobody() -> set[str]:
 @pytest.fixture
 async def setup(tmp_path, fake_rasa):
     store = Store(f"sqlite:///{tmp_path / 'maak.db'}")
-    store.create_schema()
+    store.migrate()
     cipher = Cipher(b"key")
     queue = CaseQueue(store, cipher)
     channel = RecordingChannel()
@@ -266,7 +266,7 @@ class WindowedChannel(RecordingChannel):
 
 async def test_a_message_past_the_service_window_is_not_sent_and_the_reason_is_given(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'maak.db'}")
-    store.create_schema()
+    store.migrate()
     cipher = Cipher(b"key")
     channel = WindowedChannel()
     outbox = Outbox(store, cipher, {"whatsapp": channel})
