@@ -47,7 +47,7 @@ def test_while_she_is_at_her_phone_a_message_is_a_reply() -> None:
     assert WINDOWS.refusal("none", now - timedelta(minutes=5), now) is None
     assert WINDOWS.refusal("evening", now - timedelta(minutes=5), now) is None
     assert WINDOWS.refusal("none", now - timedelta(minutes=30), now) == {"reason": "callback_none", "window": "none"}
-    assert WINDOWS.refusal("evening", (now - timedelta(hours=2)).replace(tzinfo=None), now) == {
+    assert WINDOWS.refusal("evening", now - timedelta(hours=2), now) == {
         "reason": "callback_window", "window": "evening", "hours": "17:00-21:00"}
 
 
