@@ -208,10 +208,11 @@ class Store:
     def migrate(self) -> None:
         """Bring the schema to the newest migration (`core/migrations/`), in one transaction.
 
-        On PostgreSQL an advisory lock makes replicas that start together migrate one after the
-        other. A database made by an older Maak, before migrations (its tables but no version),
-        is brought up to date the way it always was — missing tables created, missing columns
-        (all nullable) added — and stamped with the newest revision.
+        Processes that start together migrate one after the other: on PostgreSQL an advisory
+        lock, on SQLite the database's write lock. A database made by an older Maak, before
+        migrations (its tables but no version), is brought up to date the way it always was —
+        missing tables created, missing columns (all nullable) added — and stamped with the
+        newest revision.
         """
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -219,6 +220,11 @@ class Store:
         with _MIGRATING, self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            elif conn.dialect.name == "sqlite":
+                # The write lock first (a `maak` command starting beside the gateway waits here):
+                # the driver would otherwise begin only at the first write, after both had read
+                # that the tables are missing.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             config.attributes["connection"] = conn
             tables = set(sa.inspect(conn).get_table_names())
             if VERSION_TABLE not in tables and tables & set(metadata.tables):
