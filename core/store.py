@@ -181,6 +181,13 @@ def create_store_engine(url: str) -> Engine:
     return sa.create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def migration_config() -> Config:
+    """Alembic's configuration for Maak's migrations (no ini file needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
 def _revision(conn: sa.Connection) -> str | None:
     return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
@@ -214,8 +221,7 @@ class Store:
         missing tables created, missing columns (all nullable) added — and stamped with the
         newest revision.
         """
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config = migration_config()
         # Alembic runs its scripts through module-level state: one migration at a time per process.
         with _MIGRATING, self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -232,8 +238,9 @@ class Store:
                 command.stamp(config, "head")
             before = _revision(conn)
             command.upgrade(config, "head")
-            if _revision(conn) != before:
-                logger.info("store schema upgraded from %s to %s", before or "nothing", _revision(conn),
+            after = _revision(conn)
+            if after != before:
+                logger.info("store schema upgraded from %s to %s", before or "nothing", after,
                             extra={"event": "schema_upgraded"})
 
     def drop_schema(self) -> None:

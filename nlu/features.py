@@ -24,7 +24,6 @@ import numpy as np
 import yaml
 
 from core.languages import LANGS
-from nlu.normalise import fold, normalise_token
 from nlu.phrases import PhraseError, PhraseMatcher, prepare
 
 DIMENSIONS = 1 << 18
@@ -79,8 +78,9 @@ def _hashed(feature: str) -> int:
 def features(text: str, cues: bool = False) -> dict[int, float]:
     """Hashed feature indices of a message and their values, scaled to unit length (empty for an
     empty message); with `cues`, the cues of risk and time too."""
-    words = [normalise_token(w) for w in fold(text[:MAX_CHARS]).split()]
-    words = [part for w in words for part in w.split() if part]
+    # Folded once: its canonical words are the features, and the cue phrases match on both forms.
+    prepared = prepare(text[:MAX_CHARS])
+    words = prepared.canonical.split()
     found: dict[str, float] = {}
     for i, word in enumerate(words):
         found["w:" + word] = 1.0
@@ -94,7 +94,7 @@ def features(text: str, cues: bool = False) -> dict[int, float]:
         found["n:" + str(min(len(words), 8))] = 1.0  # very short and long messages behave apart
     if cues and words:
         # Pairs carry what one cue cannot: a burn is danger a moment ago, not years ago.
-        found_cues = cue_matcher().match(prepare(text[:MAX_CHARS]))
+        found_cues = cue_matcher().match(prepared)
         for cue in found_cues:
             found["q:" + cue] = CUE_WEIGHT
         for first, second in combinations(found_cues, 2):

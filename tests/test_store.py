@@ -10,14 +10,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from bot.retention import Eraser
 from core.privacy import Cipher
 from core.settings import PROJECT_ROOT, load_settings
-from core.store import MIGRATIONS_DIR, VERSION_TABLE, Store, contacts, metadata, utcnow
+from core.store import VERSION_TABLE, Store, contacts, metadata, migration_config, utcnow
 from handoff.cases import UNREADABLE, CaseNotFound, CaseQueue, InvalidTransition
 from tests.conftest import TEST_DATABASE_URL
 from tools.training import rasa_process_environment
@@ -178,7 +177,7 @@ def test_the_migrations_build_exactly_the_tables_the_code_uses(store: Store):
     with store.engine.connect() as conn:
         assert _drift(conn) == []
         version = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
-    assert version == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert version == ScriptDirectory.from_config(migration_config()).get_current_head()
     store.migrate()  # a second start changes nothing
 
 
@@ -218,9 +217,3 @@ def _drift(conn: sa.Connection) -> list[object]:
 
     context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "include_object": ours})
     return list(compare_metadata(context, metadata))
-
-
-def _alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return config
