@@ -45,8 +45,8 @@ class ActionStop(Action):
 class ActionForgetMe(Action):
     """Confirms the erasure; the gateway erases her contact, cases and this tracker once the turn ends.
 
-    Asked in a hurry ("delete the chat, he is looking at my phone": the danger-now decision reads
-    an interruption), the channel also clears what it can, as the stop word does.
+    Asked in a hurry ("delete the chat quickly, he is looking at my phone"), the channel also clears
+    what it can, as the stop word does (`nlu.danger.clears_the_chat`).
     """
 
     def name(self) -> Text:
@@ -57,6 +57,8 @@ class ActionForgetMe(Action):
     ) -> List[EventType]:
         dispatcher.utter_message(response="utter_forgotten")
         dispatcher.utter_message(json_message={"maak": "forget"})
-        if clears_the_chat(FORGET_INTENT, tracker.latest_message.get("danger")):
+        if clears_the_chat(
+            FORGET_INTENT, tracker.latest_message.get("danger"), tracker.latest_message.get("text") or ""
+        ):
             dispatcher.utter_message(json_message=QUICK_EXIT)
         return [ActiveLoop(None), AllSlotsReset()]

@@ -13,11 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nlu.commands import command
+from nlu.features import MAX_CHARS, cue_matcher
+from nlu.phrases import prepare
 from nlu.urgency import URGENT_OUTCOMES, UrgencyModel, default_model
 
 URGENT_INTENT = "immediate_danger"
 STOP_INTENT = "stop"
 FORGET_INTENT = "forget_me"
+# The cues (nlu/lexicon/cues.yml) of an erase asked in a hurry: "quickly", "he is coming", "he
+# will take my phone".
+HURRY_CUES = frozenset({"hurry", "present", "reader"})
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,14 @@ def assess(text: str, model: UrgencyModel | None = None) -> Assessment:
     return Assessment(reading.outcome, round(reading.urgent_probability, 4), reading.doubtful)
 
 
-def clears_the_chat(intent: str | None, outcome: str | None) -> bool:
+def clears_the_chat(intent: str | None, outcome: str | None, text: str = "") -> bool:
     """Whether the bot's answer ends with the quick exit: the stop word or an interruption (both
-    the `stop` intent), or "forget me" asked in a hurry ("delete the chat, he is looking at my
-    phone": an interruption outcome), which erases and then leaves too."""
-    return intent == STOP_INTENT or (intent == FORGET_INTENT and outcome == "interruption")
+    the `stop` intent), or "forget me" asked in a hurry, which erases and then leaves too: the
+    decision read an interruption ("delete the chat, he is looking at my phone"), or her words say
+    hurry or that someone is here ("erase it all quickly") — she erases because someone may read,
+    so her screen is cleared as well."""
+    if intent == STOP_INTENT:
+        return True
+    if intent != FORGET_INTENT:
+        return False
+    return outcome == "interruption" or bool(HURRY_CUES & set(cue_matcher().match(prepare(text[:MAX_CHARS]))))

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from nlu import training as nlu_training
-from nlu.danger import assess
+from nlu.danger import assess, clears_the_chat
 from nlu.features import CUES_PATH, DIMENSIONS, cue_matcher, features, load_cues
 from nlu.training import KINDS_DIR, TrainingDataError, read_tsv
 from nlu.urgency import OUTCOMES, UrgencyModel, UrgencyModelError, default_model
@@ -202,3 +202,24 @@ def test_a_whole_message_command_is_what_she_asked_for(text: str, outcome: str) 
 def test_an_erasure_asked_in_a_hurry_is_learnt_as_an_interruption(intent: str, kind: str, outcome: str) -> None:
     # "Delete it all, he is here" must end with the quick exit, though what she asked is to erase.
     assert nlu_training.outcome_of(intent, kind) == outcome
+
+
+@pytest.mark.parametrize(
+    ("text", "exits"),
+    [
+        ("امسحوا المحادثة فورا", True),
+        ("مسحو كلشي دغيا راه جاي", True),
+        ("7ayed kolchi bzerba rah kayqleb f tilifoni", True),
+        ("effacez tout, il arrive", True),
+        ("delete this chat quickly before he sees it", True),
+        ("أريد حذف بياناتي من فضلكم", False),
+        ("بغيت تمسحو المعلومات ديالي", False),
+        ("bghit nms7 les donnees dyali", False),
+        ("pouvez-vous effacer mes données s'il vous plaît", False),
+        ("please delete my data", False),
+    ],
+)
+def test_forget_me_in_a_hurry_also_clears_her_screen(text: str, exits: bool) -> None:
+    # The decision may read "none": her words alone (hurry, someone here, someone at her phone) suffice.
+    assert clears_the_chat("forget_me", "none", text) is exits
+    assert clears_the_chat("stop", "none", text) and not clears_the_chat("seek_job", "interruption", text)

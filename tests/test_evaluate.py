@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -185,14 +186,19 @@ def test_evaluate_predictions_per_tag_and_overall():
 
 def test_an_interruption_counts_when_the_answer_is_the_quick_exit_and_not_urgent():
     rows = [row(text, "stop") for text in ("il arrive", "efface vite il regarde", "pas maintenant", "chut")]
+    # "Delete it all, he is here": what she asked is to erase, and it is an interruption all the same.
+    rows += [replace(row("supprime tout vite il est la", "forget_me"), kind="interruption"),
+             replace(row("effacez mes données svp", "forget_me"), kind="plain")]
     predictions = [
         {**pred("stop"), "quick_exit": True},
         {**pred("forget_me"), "quick_exit": True},  # erased in a hurry: erased, then the quick exit
         {**pred("forget_me"), "quick_exit": False},  # erased, but she stays on the chat
         {**pred("immediate_danger", urgent=True), "quick_exit": False},
+        {**pred("forget_me"), "quick_exit": False},
+        {**pred("forget_me"), "quick_exit": False},  # a calm request: not an interruption
     ]
     fr = evaluate_predictions(rows, predictions)["by_lang"]["fr"]
-    assert (fr["stop"], fr["stop_quick_exit"], fr["quick_exit_rate_stop"]) == (4, 2, 0.5)
+    assert (fr["stop"], fr["stop_quick_exit"], fr["quick_exit_rate_stop"]) == (5, 2, 0.4)
 
 
 def test_language_only_rows_score_only_the_language():

@@ -205,7 +205,7 @@ async def test_a_quick_exit_on_telegram_deletes_the_chat_whichever_gateway_sent_
         await console.write(opened["case"]["id"], "Ana hna m3ak.")  # sent by gateway B
         await _until(lambda: any(m.get("text") == "Ana hna m3ak." for m in telegram.sent()))
         # Her turn on A (the numbers) may end after B's messages when the machine is busy: wait until it has.
-        await _until(lambda: any("19" in m.get("text", "") for m in telegram.sent()), timeout=30)
+        await _until(lambda: any("19" in m.get("text", "") for m in telegram.sent()), timeout=60)
         await _settled(lambda: len(telegram.issued[str(HER_CHAT)]))
         shown = [first["message"]["message_id"], *telegram.issued[str(HER_CHAT)]]
         assert len(shown) >= 4  # her words, the numbers (A), a counsellor joined, the counsellor's message (B)

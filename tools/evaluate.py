@@ -28,6 +28,7 @@ LANG_HEADER = ("text", "lang")
 URGENT_VALUES = {"1": True, "true": True, "0": False, "false": False}
 FALLBACK_INTENT = "nlu_fallback"
 OUT_OF_SCOPE_INTENT = "out_of_scope"
+INTERRUPTION_KIND = "interruption"
 # A prediction without an intent (an empty message) in the confusion matrix.
 NO_INTENT = "(none)"
 OVERALL = "all"
@@ -285,9 +286,10 @@ def group_scores(rows: Sequence[GoldRow], predictions: Sequence[Prediction]) -> 
     """Every score of one group of rows (one language tag, or all of them)."""
     gold_urgent, predicted_urgent, found = urgent_counts(rows, predictions)
     off_topic = [bool(p.get("urgent")) for row, p in zip(rows, predictions) if row.intent == OUT_OF_SCOPE_INTENT]
-    # An interruption is answered right when the bot leaves at once: the quick exit, never urgent.
+    # An interruption (the stop intent, or a row of kind `interruption`: "delete it all, he is
+    # here" is `forget_me`) is answered right when the bot leaves at once: the quick exit, never urgent.
     stops = [bool(p.get("quick_exit")) and not p.get("urgent") for row, p in zip(rows, predictions)
-             if row.intent == STOP_INTENT]
+             if row.intent == STOP_INTENT or row.kind == INTERRUPTION_KIND]
     return {
         "n": len(rows),
         "intent_accuracy": _rounded(intent_accuracy(rows, predictions)),

@@ -27,7 +27,7 @@ def result_of(text: str, parsed: dict[str, Any]) -> dict[str, Any]:
         "confidence": round(float(intent.get("confidence") or 0.0), 4),
         "lang": parsed.get("lang"),
         "urgent": bool(parsed.get("urgent")),
-        "quick_exit": clears_the_chat(intent.get("name"), parsed.get("danger")),
+        "quick_exit": clears_the_chat(intent.get("name"), parsed.get("danger"), text),
         "entities": [
             {"entity": e["entity"], "value": e["value"]}
             for e in parsed.get("entities", [])

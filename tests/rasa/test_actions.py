@@ -16,10 +16,19 @@ def tracker(text: str, intent: str, danger: str) -> Tracker:
     return Tracker("conv", {"lang": "fr"}, latest, [], False, None, {}, "action_listen")
 
 
-@pytest.mark.parametrize(("danger", "exits"), [("interruption", True), ("none", False)])
-async def test_forget_me_asked_in_a_hurry_also_clears_the_chat(danger: str, exits: bool) -> None:
+@pytest.mark.parametrize(
+    ("text", "danger", "exits"),
+    [
+        ("supprimez tout, mon frère veut voir mon téléphone", "interruption", True),  # the decision read it
+        ("supprime la conversation vite", "none", True),  # her words say hurry
+        ("m7i kolchi bzerba", "none", True),
+        ("امسحوا كل شيء، هو قادم", "none", True),  # someone is coming
+        ("je voudrais que vous effaciez mes données s'il vous plaît", "none", False),  # calm: she stays
+    ],
+)
+async def test_forget_me_asked_in_a_hurry_also_clears_the_chat(text: str, danger: str, exits: bool) -> None:
     dispatcher = CollectingDispatcher()
-    await ActionForgetMe().run(dispatcher, tracker("supprime la conversation vite", "forget_me", danger), {})
+    await ActionForgetMe().run(dispatcher, tracker(text, "forget_me", danger), {})
     sent = [message.get("custom") or message.get("response") for message in dispatcher.messages]
     assert sent[:2] == ["utter_forgotten", {"maak": "forget"}]
     assert (QUICK_EXIT in sent) is exits
