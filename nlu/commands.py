@@ -34,9 +34,12 @@ def _words(text: str) -> Words:
 class CommandLexicon:
     """Command phrases and courtesy words, in canonical form."""
 
-    def __init__(self, phrases: dict[Words, str], courtesy: frozenset[Words]) -> None:
+    def __init__(
+        self, phrases: dict[Words, str], courtesy: frozenset[Words], erase_openers: frozenset[str] = frozenset()
+    ) -> None:
         self._phrases = phrases
         self._courtesy = sorted(courtesy, key=len, reverse=True)  # longest first: "s il vous plait"
+        self._erase_openers = erase_openers
 
     @classmethod
     def load(cls, path: Path | None = None) -> CommandLexicon:
@@ -60,7 +63,8 @@ class CommandLexicon:
                     raise ValueError(f"commands lexicon: {item!r} is listed under {phrases[words]} and {name}")
                 phrases[words] = name
         courtesy = frozenset(w for w in (_words(str(c)) for c in data.get("courtesy") or []) if w)
-        return cls(phrases, courtesy)
+        openers = frozenset(word for o in data.get("erase_openers") or [] for word in _words(str(o))[:1])
+        return cls(phrases, courtesy, openers)
 
     def _strip_courtesy(self, words: Words) -> Words:
         changed = True
@@ -83,6 +87,15 @@ class CommandLexicon:
             return None
         return self._phrases.get(words) or self._phrases.get(self._strip_courtesy(words))
 
+    def opens_with_erase(self, text: str) -> bool:
+        """Whether the message opens (after a courtesy word) with a request to erase the chat."""
+        words = _words(" ".join(text.split()[:MAX_WORDS]))
+        for polite in self._courtesy:  # "3afak m7i kolchi"
+            if words[: len(polite)] == polite:
+                words = words[len(polite) :]
+                break
+        return bool(words) and words[0] in self._erase_openers
+
 
 @functools.lru_cache(maxsize=1)
 def default_lexicon() -> CommandLexicon:
@@ -93,3 +106,8 @@ def default_lexicon() -> CommandLexicon:
 def command(text: str) -> str | None:
     """`stop`, `forget_me` or `ask_emergency_numbers` when the whole short message is that command."""
     return default_lexicon().command(text)
+
+
+def opens_with_erase(text: str) -> bool:
+    """Whether the message opens with a request to erase the chat ("delete it all, he is here")."""
+    return default_lexicon().opens_with_erase(text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlu.commands import command
+from nlu.commands import command, opens_with_erase
 from nlu.features import MAX_CHARS, cue_matcher
 from nlu.phrases import prepare
 from nlu.urgency import URGENT_OUTCOMES, UrgencyModel, default_model
@@ -61,7 +61,9 @@ def assess(text: str, model: UrgencyModel | None = None) -> Assessment:
 
     A message that is, as a whole, one of the safety commands (`nlu.commands`: stop, forget me,
     the numbers) is what she asked for, whatever its words suggest: "m7i kolchi" (erase it all)
-    must erase, not read as a wish to disappear.
+    must erase, not read as a wish to disappear. A message that opens by asking to erase the chat
+    and goes on with danger ("delete it all, he will go through my phone when he is back") is an
+    interruption: the numbers and "a counsellor is coming" on her screen could put her at risk.
     """
     if not text or not text.strip():
         return NOTHING
@@ -69,6 +71,8 @@ def assess(text: str, model: UrgencyModel | None = None) -> Assessment:
     if wanted is not None:
         return INTERRUPTION if wanted == "stop" else NOTHING
     reading = (model or default_model()).read(text)
+    if reading.outcome in URGENT_OUTCOMES and opens_with_erase(text):
+        return Assessment("interruption", round(reading.urgent_probability, 4))
     return Assessment(reading.outcome, round(reading.urgent_probability, 4), reading.doubtful)
 
 

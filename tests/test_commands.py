@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nlu.commands import COMMANDS, CommandLexicon, command
+from nlu.commands import COMMANDS, CommandLexicon, command, opens_with_erase
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,22 @@ def test_unknown_command_is_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="dance"):
         CommandLexicon.load(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "opens"),
+    [
+        ("امسح كلشي راه يقدر يقلب التيليفون ملي يرجع", True),
+        ("عافاك مسح الهضرة ديالنا خويا كيشوف", True),
+        ("3afak m7i kolchi daba", True),
+        ("احذفوا المحادثة فورا", True),
+        ("supprimez tout il arrive", True),
+        ("delete this he is here", True),
+        ("he deleted my photos and took my phone", False),  # not her request
+        ("حيد عليا راه كيخنقني", False),  # "get off me": not an erase
+        ("il a supprimé mon compte", False),
+        ("", False),
+    ],
+)
+def test_a_message_that_opens_by_asking_to_erase(text: str, opens: bool) -> None:
+    assert opens_with_erase(text) is opens

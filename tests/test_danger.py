@@ -223,3 +223,13 @@ def test_forget_me_in_a_hurry_also_clears_her_screen(text: str, exits: bool) -> 
     # The decision may read "none": her words alone (hurry, someone here, someone at her phone) suffice.
     assert clears_the_chat("forget_me", "none", text) is exits
     assert clears_the_chat("stop", "none", text) and not clears_the_chat("seek_job", "interruption", text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["delete everything he is back and he has a knife", "امسحوا كلشي راه جا و هاز الموس", "efface tout il revient avec un couteau"],
+)
+def test_danger_after_a_request_to_erase_is_an_interruption(text: str) -> None:
+    # DANGER.md: "delete everything, he's here" gets the neutral quick exit, never the numbers.
+    assert not assess(text).urgent and assess(text.split(maxsplit=2)[2]).urgent
+    assert assess(text).interruption
