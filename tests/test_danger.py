@@ -227,7 +227,11 @@ def test_forget_me_in_a_hurry_also_clears_her_screen(text: str, exits: bool) -> 
 
 @pytest.mark.parametrize(
     "text",
-    ["delete everything he is back and he has a knife", "امسحوا كلشي راه جا و هاز الموس", "efface tout il revient avec un couteau"],
+    [
+        "delete everything he is back and he has a knife",
+        "امسحوا كلشي راه جا و هاز الموس",
+        "efface tout il revient avec un couteau",
+    ],
 )
 def test_danger_after_a_request_to_erase_is_an_interruption(text: str) -> None:
     # DANGER.md: "delete everything, he's here" gets the neutral quick exit, never the numbers.
