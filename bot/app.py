@@ -279,14 +279,14 @@ async def internal_handoff(request: web.Request) -> web.Response:
         danger=bool(body.get("danger")),
         summary=str(body.get("summary") or ""),
     )
-    position = await queue.position(case) if case["status"] == "queued" else 0
+    position = await queue.position(case) if case.status == "queued" else 0
     online = len(await request.app[CONSOLE].hub.online_usernames())
     if position and online:
         # The action tells her this place in line; the notices tell her when it changes.
-        await queue.record_told_position(case["id"], position)
-    logger.info("handoff requested", extra={"event": "handoff", "status": case["priority"]})
+        await queue.record_told_position(case.id, position)
+    logger.info("handoff requested", extra={"event": "handoff", "status": case.priority})
     return web.json_response(
-        {"case_id": case["id"], "status": case["status"], "position": position, "counsellors_online": online}
+        {"case_id": case.id, "status": case.status, "position": position, "counsellors_online": online}
     )
 
 
@@ -301,7 +301,7 @@ async def internal_update_case(request: web.Request) -> web.Response:
     if case is None:
         return web.json_response({"updated": False})
     if changes:
-        await queue.update(case["id"], **changes)
+        await queue.update(case.id, **changes)
     return web.json_response({"updated": True})
 
 

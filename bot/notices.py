@@ -11,12 +11,12 @@ each piece of news once, whatever the number of gateways.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Collection
+from typing import Awaitable, Callable, Collection
 
 from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
 from bot.texts import Texts
-from handoff.cases import UNREADABLE, CaseEvent, CaseQueue
+from handoff.cases import UNREADABLE, Case, CaseEvent, CaseQueue
 from handoff.oncall import OnCall
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ class CaseNotices:
         self._oncall = oncall
 
     async def __call__(self, event: CaseEvent) -> None:
-        conv, case = event.conversation_id, event.case
+        case = event.case
+        conv = case.conversation_id
         if event.change == "claimed":
             await self._rasa.end_questions(conv)
             await self._tell(conv, case, "handoff_joined")
@@ -51,15 +52,15 @@ class CaseNotices:
         elif event.change == "callback_due":
             await self._oncall.callback_due(case)
         if event.change in {"opened", "claimed", "requeued", "closed", "card"}:
-            await self._positions_changed(exclude=case["id"])
+            await self._positions_changed(exclude=case.id)
 
-    async def tell_position(self, conv: str, case: dict[str, Any], force: bool = False) -> None:
+    async def tell_position(self, conv: str, case: Case, force: bool = False) -> None:
         """Tell her her place in line if it changed since she was last told (or always, with `force`)."""
-        stored = await self._queue.get(case["id"])
-        if stored["status"] != "queued":
+        stored = await self._queue.get(case.id)
+        if stored.status != "queued":
             return
         position = await self._queue.position(stored)
-        changed = await self._queue.record_told_position(case["id"], position)
+        changed = await self._queue.record_told_position(case.id, position)
         if changed or force:
             await self._tell(conv, case, await self._waiting_text(), position=position)
 
@@ -75,7 +76,7 @@ class CaseNotices:
         case = await self._queue.last_case_for(conv)
         if case is None:
             return
-        written = [m for m in await self._queue.messages(case["id"]) if m["author"] == "counsellor"]
+        written = [m for m in await self._queue.messages(case.id) if m["author"] == "counsellor"]
         missed = [m for m in written if m["id"] > seen and m["text"] != UNREADABLE]
         if not missed:
             return
@@ -85,9 +86,9 @@ class CaseNotices:
         for message in missed:
             if await self._outbox.send_counsellor(conv, message["text"], message["id"]) is not None:
                 return  # gone again: the rest waits for her next return
-        if case["status"] == "closed":
+        if case.status == "closed":
             await self._tell(conv, case, "handoff_resumed")
-        logger.info("missed messages sent again", extra={"event": "resumed", "case_id": case["id"]})
+        logger.info("missed messages sent again", extra={"event": "resumed", "case_id": case.id})
 
     async def _positions_changed(self, exclude: int) -> None:
         """Everyone still waiting whose place in line moved is told her new place."""
@@ -95,12 +96,12 @@ class CaseNotices:
         for position, waiting in enumerate(await self._queue.list("queued"), start=1):
             # Only those the bot has handed over: during the questions of an urgent intake,
             # the bot is still talking with her and has told her where she stands.
-            if waiting["id"] == exclude or waiting["told_position"] in (None, position):
+            if waiting.id == exclude or waiting.told_position in (None, position):
                 continue
-            if await self._queue.record_told_position(waiting["id"], position):
+            if await self._queue.record_told_position(waiting.id, position):
                 key = key or await self._waiting_text()
-                await self._tell(waiting["conversation_id"], waiting, key, position=position)
+                await self._tell(waiting.conversation_id, waiting, key, position=position)
 
-    async def _tell(self, conv: str, case: dict[str, Any], key: str, **values: object) -> None:
-        lang = await self._outbox.language_of(conv) or case.get("lang")
+    async def _tell(self, conv: str, case: Case, key: str, **values: object) -> None:
+        lang = await self._outbox.language_of(conv) or case.lang
         await self._outbox.send_to(conv, self._texts.get(key, lang, **values))

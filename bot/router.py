@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import re
-from typing import Any
 
 from bot.dedupe import Dedupe
 from bot.notices import CaseNotices
@@ -28,7 +27,7 @@ from core.locks import KeyedLocks
 from core.privacy import Cipher, conversation_id
 from core.store import Store
 from handoff.callback import NONE, STOPPED, callback_windows
-from handoff.cases import CaseQueue
+from handoff.cases import Case, CaseQueue
 from nlu.commands import command
 from nlu.danger import NOTHING, assess
 from nlu.langid import LangGuess, identify
@@ -173,13 +172,13 @@ class Router:
         wanted = command(text)
         case = await self._queue.open_case_for(conv)
         if case is not None:
-            await self._mark_presence(case, decision.interruption or wanted == "stop")
+            case = await self._mark_presence(case, decision.interruption or wanted == "stop")
         if window is not None:
             if case is not None:
-                await self._queue.update(case["id"], callback_window=window)
+                await self._queue.update(case.id, callback_window=window)
             await self._say(message, self._texts.get(f"callback_{'declined' if window == 'none' else 'noted'}", lang))
             return
-        if case and (case["status"] == "claimed" or case["intake_done"]):
+        if case and (case.status == "claimed" or case.intake_done):
             await self._relay(conv, message, case, text, lang, wanted)
             return
         if case:
@@ -225,7 +224,7 @@ class Router:
             await self._forget(conv, case)
 
     async def _relay(
-        self, conv: str, message: InboundMessage, case: dict[str, Any], text: str, lang: str, wanted: str | None
+        self, conv: str, message: InboundMessage, case: Case, text: str, lang: str, wanted: str | None
     ) -> None:
         """A counsellor has her case (or will): her words go to the case; only the safety commands answer.
 
@@ -245,21 +244,22 @@ class Router:
         elif wanted == "ask_emergency_numbers":
             await self._say(message, self._texts.get("numbers", lang))
         else:
-            if case["status"] == "queued":
+            if case.status == "queued":
                 await self._notices.tell_position(conv, case)
             await self._say(message, OutboundMessage(custom=RECEIVED))
 
-    async def _mark_presence(self, case: dict[str, Any], stopping: bool) -> None:
+    async def _mark_presence(self, case: Case, stopping: bool) -> Case:
         """She had to stop (interruption, stop word) with a case open: nobody writes to her first,
-        even a minute later. When she writes again the mark goes, but not back to "any time"."""
-        if stopping and case["callback_window"] != STOPPED:
-            await self._queue.update(case["id"], callback_window=STOPPED)
-            case["callback_window"] = STOPPED
-        elif not stopping and case["callback_window"] == STOPPED:
-            await self._queue.update(case["id"], callback_window=NONE)
-            case["callback_window"] = NONE
+        even a minute later. When she writes again the mark goes, but not back to "any time".
 
-    async def _forget(self, conv: str, case: dict[str, Any] | None) -> None:
+        Returns her case as it now stands."""
+        if stopping and case.callback_window != STOPPED:
+            return await self._queue.update(case.id, callback_window=STOPPED)
+        if not stopping and case.callback_window == STOPPED:
+            return await self._queue.update(case.id, callback_window=NONE)
+        return case
+
+    async def _forget(self, conv: str, case: Case | None) -> None:
         """Erase the conversation; a counsellor's console drops her case at once."""
         await self._store.run(self._eraser.erase, conv)
         if case is not None:

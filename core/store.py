@@ -444,9 +444,9 @@ class Store:
             ).mappings()
             return [dict(r) for r in rows]
 
-    def queue_position(self, case: dict[str, Any], priority_rank: dict[str, int]) -> int:
+    def queue_position(self, case_id: int, priority: str, priority_rank: dict[str, int]) -> int:
         """1-based place in line of a queued case: higher priorities first, then the oldest."""
-        rank = priority_rank[case["priority"]]
+        rank = priority_rank[priority]
         ahead_priorities = [p for p, r in priority_rank.items() if r < rank]
         with self.engine.connect() as conn:
             ahead = conn.execute(
@@ -456,7 +456,7 @@ class Store:
                     cases.c.status == "queued",
                     sa.or_(
                         cases.c.priority.in_(ahead_priorities),
-                        sa.and_(cases.c.priority == case["priority"], cases.c.id < case["id"]),
+                        sa.and_(cases.c.priority == priority, cases.c.id < case_id),
                     ),
                 )
             ).scalar_one()

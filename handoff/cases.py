@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins  # `CaseQueue.list` hides the type inside the class
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Collection
 
@@ -37,22 +37,55 @@ class InvalidTransition(ValueError):
 
 
 @dataclass(frozen=True)
+class Case:
+    """One case: field for field a row of the store's cases (`Case(**row)`), her words still
+    encrypted, every moment aware and in UTC.
+
+    Frozen: a case changes only through `CaseQueue`, which hands back the case as it now stands.
+    """
+
+    id: int
+    conversation_id: str
+    status: str
+    priority: str
+    lang: str | None
+    channel: str
+    region: str | None
+    category: str | None
+    danger: bool
+    safe_to_chat: str | None
+    summary_enc: str | None
+    intake_done: bool
+    created_at: datetime
+    updated_at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+    closed_at: datetime | None
+    outcome: str | None
+    escalated_at: datetime | None
+    callback_window: str | None
+    callback_due_on: str | None
+    told_position: int | None
+
+
+@dataclass(frozen=True)
 class CaseEvent:
     """What the console hears about: `case_opened`, `case_updated`, `message`, `case_closed`.
 
     `change` says what happened, for those who act on it: `opened`, `card`, `claimed`,
     `transferred`, `requeued`, `escalated`, `callback_due`, `closed`, `erased` or `message`.
+    `case` is for this replica's listeners; `public` is the case as every console sees it.
     """
 
     type: str
-    case: dict[str, Any]
+    case: Case
+    public: dict[str, Any]
     change: str
     message: dict[str, Any] | None = None
-    conversation_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The event as the console's WebSocket sends it (no conversation id)."""
-        event: dict[str, Any] = {"type": self.type, "change": self.change, "case": self.case}
+        event: dict[str, Any] = {"type": self.type, "change": self.change, "case": self.public}
         if self.message is not None:
             event["message"] = self.message
         return event
@@ -78,8 +111,8 @@ class CaseQueue:
         """`listener` hears every change made on this replica (not those of other replicas)."""
         self._listeners.append(listener)
 
-    async def _emit(self, type_: str, case: dict[str, Any], change: str, message: dict[str, Any] | None = None) -> None:
-        event = CaseEvent(type_, self.public(case), change, message, case["conversation_id"])
+    async def _emit(self, type_: str, case: Case, change: str, message: dict[str, Any] | None = None) -> None:
+        event = CaseEvent(type_, case, self.public(case), change, message)
         # Consoles first: a counsellor seeing an urgent case must not wait for anything else.
         await self._bus.publish(event.as_dict())
         for listener in self._listeners:
@@ -100,7 +133,7 @@ class CaseQueue:
         danger: bool = False,
         summary: str = "",
         keep_summary: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Case:
         """Her open case, created if needed; a second request can only raise its priority.
 
         With `keep_summary`, `summary` is only the first words of a new case, not a newer summary.
@@ -120,29 +153,30 @@ class CaseQueue:
 
     def _open_or_raise(
         self, conversation_id: str, fields: dict[str, Any], summary: str, keep_summary: bool
-    ) -> tuple[dict[str, Any], str | None]:
+    ) -> tuple[Case, str | None]:
         """In a store thread: her open case, or a new one; returns it and what changed."""
-        case = self._store.open_case_for(conversation_id)
-        if case is None:
+        row = self._store.open_case_for(conversation_id)
+        if row is None:
             new = self._store.insert_case(
                 conversation_id=conversation_id, summary_enc=self._cipher.encrypt(summary), **fields
             )
-            return new, "opened"
+            return Case(**new), "opened"
+        case = Case(**row)
         changes: dict[str, Any] = {}
-        if PRIORITIES[fields["priority"]] < PRIORITIES[case["priority"]]:
+        if PRIORITIES[fields["priority"]] < PRIORITIES[case.priority]:
             changes["priority"] = fields["priority"]
-        if fields["danger"] and not case["danger"]:
+        if fields["danger"] and not case.danger:
             changes["danger"] = True
-        for key in ("lang", "region", "category"):
-            if fields[key] and fields[key] != case[key]:
+        for key, known in (("lang", case.lang), ("region", case.region), ("category", case.category)):
+            if fields[key] and fields[key] != known:
                 changes[key] = fields[key]
         if summary and not keep_summary:
             changes["summary_enc"] = self._cipher.encrypt(summary)
         if not changes:
             return case, None
-        return self._store.update_case(case["id"], **changes), "card"
+        return Case(**self._store.update_case(case.id, **changes)), "card"
 
-    async def update(self, case_id: int, **changes: Any) -> dict[str, Any]:
+    async def update(self, case_id: int, **changes: Any) -> Case:
         """Update the case card (region, safe to chat, intake done…) while she waits."""
         unknown = set(changes) - CARD_FIELDS
         if unknown:
@@ -150,13 +184,13 @@ class CaseQueue:
         if "summary" in changes:
             changes["summary_enc"] = self._cipher.encrypt(str(changes.pop("summary")))
         await self.get(case_id)
-        case = await self._store.run(self._store.update_case, case_id, **changes)
+        case = Case(**await self._store.run(self._store.update_case, case_id, **changes))
         await self._emit("case_updated", case, "card")
         return case
 
     async def transition(
         self, case_id: int, status: str, change: str, from_statuses: set[str] | None = None, **values: Any
-    ) -> dict[str, Any]:
+    ) -> Case:
         """Move a case to `status`, atomically, from any state the transition table allows.
 
         Raises:
@@ -166,32 +200,33 @@ class CaseQueue:
         allowed = {state for state, targets in TRANSITIONS.items() if status in targets}
         if from_statuses is not None:
             allowed &= from_statuses
-        case = await self._store.run(self._store.transition_case, case_id, allowed, status=status, **values)
-        if case is None:
+        row = await self._store.run(self._store.transition_case, case_id, allowed, status=status, **values)
+        if row is None:
             current = await self.get(case_id)
-            raise InvalidTransition(f"{current['status']} → {status}")
+            raise InvalidTransition(f"{current.status} → {status}")
+        case = Case(**row)
         await self._emit("case_closed" if status == "closed" else "case_updated", case, change)
         return case
 
-    async def claim(self, case_id: int, counsellor: str) -> dict[str, Any]:
+    async def claim(self, case_id: int, counsellor: str) -> Case:
         """A counsellor takes a queued case; of several claiming at once, exactly one wins."""
         return await self.transition(
             case_id, "claimed", "claimed", {"queued"}, claimed_by=counsellor, claimed_at=utcnow(), told_position=None
         )
 
-    async def transfer(self, case_id: int, to: str | None, holder: str | None = None) -> dict[str, Any]:
+    async def transfer(self, case_id: int, to: str | None, holder: str | None = None) -> Case:
         """Hand a claimed case to a colleague, or back to the queue when `to` is None.
 
         With `holder`, only succeeds if that counsellor still holds the case.
         """
         case = await self.get(case_id)
-        if holder is not None and case["claimed_by"] != holder:
+        if holder is not None and case.claimed_by != holder:
             raise InvalidTransition("the case is held by someone else")
         if to is None:
             return await self.transition(case_id, "queued", "requeued", {"claimed"}, claimed_by=None, claimed_at=None)
         return await self.transition(case_id, "claimed", "transferred", {"claimed"}, claimed_by=to, claimed_at=utcnow())
 
-    async def close(self, case_id: int, outcome: str) -> dict[str, Any]:
+    async def close(self, case_id: int, outcome: str) -> Case:
         return await self.transition(case_id, "closed", "closed", outcome=outcome, closed_at=utcnow())
 
     async def add_referral(self, case_id: int, service_id: str, note: str | None, by: str) -> None:
@@ -204,63 +239,68 @@ class CaseQueue:
         (by any replica)."""
         return await self._store.run(self._store.set_told_position, case_id, position)
 
-    async def erased(self, case: dict[str, Any]) -> None:
+    async def erased(self, case: Case) -> None:
         """Her case was erased ("forget me"): consoles drop it; nothing of hers goes with the event."""
-        gone = {**case, "status": "closed", "outcome": "erased", "summary_enc": None}
+        gone = replace(case, status="closed", outcome="erased", summary_enc=None)
         await self._emit("case_closed", gone, "erased")
 
-    async def escalate_overdue(self, sla: timedelta) -> list[dict[str, Any]]:
+    async def escalate_overdue(self, sla: timedelta) -> list[Case]:
         """Mark urgent cases queued longer than `sla` as escalated; each by one replica only."""
         escalated = []
         for overdue in await self._store.run(self._store.overdue_urgent_cases, sla):
-            case = await self._store.run(self._store.mark_escalated, overdue["id"])
-            if case is not None:
+            row = await self._store.run(self._store.mark_escalated, overdue["id"])
+            if row is not None:
+                case = Case(**row)
                 escalated.append(case)
                 await self._emit("case_updated", case, "escalated")
         return escalated
 
-    async def announce_callbacks(self, open_windows: Collection[str], day: str) -> list[dict[str, Any]]:
+    async def announce_callbacks(self, open_windows: Collection[str], day: str) -> list[Case]:
         """Queued cases whose callback window is open now: announced once a day, by one replica."""
         announced = []
         for waiting in await self._store.run(self._store.waiting_for_callback, open_windows, day):
-            case = await self._store.run(self._store.mark_callback_due, waiting["id"], day)
-            if case is not None:
+            row = await self._store.run(self._store.mark_callback_due, waiting["id"], day)
+            if row is not None:
+                case = Case(**row)
                 announced.append(case)
                 await self._emit("case_updated", case, "callback_due")
         return announced
 
-    async def get(self, case_id: int) -> dict[str, Any]:
-        case = await self._store.run(self._store.get_case, case_id)
-        if case is None:
+    async def get(self, case_id: int) -> Case:
+        row = await self._store.run(self._store.get_case, case_id)
+        if row is None:
             raise CaseNotFound(case_id)
-        return case
+        return Case(**row)
 
-    async def open_case_for(self, conversation_id: str) -> dict[str, Any] | None:
-        return await self._store.run(self._store.open_case_for, conversation_id)
+    async def open_case_for(self, conversation_id: str) -> Case | None:
+        row = await self._store.run(self._store.open_case_for, conversation_id)
+        return None if row is None else Case(**row)
 
-    async def last_case_for(self, conversation_id: str) -> dict[str, Any] | None:
-        return await self._store.run(self._store.last_case_for, conversation_id)
+    async def last_case_for(self, conversation_id: str) -> Case | None:
+        row = await self._store.run(self._store.last_case_for, conversation_id)
+        return None if row is None else Case(**row)
 
-    async def list(self, status: str) -> builtins.list[dict[str, Any]]:
-        return await self._store.run(self._store.list_cases, status, 100 if status == "closed" else 500)
+    async def list(self, status: str) -> builtins.list[Case]:
+        rows = await self._store.run(self._store.list_cases, status, 100 if status == "closed" else 500)
+        return [Case(**row) for row in rows]
 
     async def messages(self, case_id: int) -> builtins.list[dict[str, Any]]:
         rows = await self._store.run(self._store.case_messages, case_id)
         return [self.public_message(row) for row in rows]
 
-    async def position(self, case: dict[str, Any]) -> int:
-        return await self._store.run(self._store.queue_position, case, PRIORITIES)
+    async def position(self, case: Case) -> int:
+        return await self._store.run(self._store.queue_position, case.id, case.priority, PRIORITIES)
 
-    async def append(self, case: dict[str, Any], author: str, text: str, counsellor: str | None = None) -> dict[str, Any]:
+    async def append(self, case: Case, author: str, text: str, counsellor: str | None = None) -> dict[str, Any]:
         """Add one message to the case and tell the consoles; returns it as the console shows it."""
         row = await self._store.run(
-            self._store.add_case_message, case["id"], author, self._cipher.encrypt(text), counsellor
+            self._store.add_case_message, case.id, author, self._cipher.encrypt(text), counsellor
         )
         message = self.public_message(row)
         await self._emit("message", case, "message", message)
         return message
 
-    async def delivery_failed(self, case: dict[str, Any], message: dict[str, Any], error: str) -> dict[str, Any]:
+    async def delivery_failed(self, case: Case, message: dict[str, Any], error: str) -> dict[str, Any]:
         """Record that a message could not reach her, and show it on every console."""
         await self._store.run(self._store.set_delivery_error, message["id"], error)
         message = {**message, "delivery_error": error[:64]}
@@ -273,26 +313,26 @@ class CaseQueue:
         case = await self._store.run(self._store.get_case, row["case_id"]) if row else None
         if row is None or case is None:  # erased since: nobody to tell
             return
-        await self.delivery_failed(case, self.public_message(row), error)
+        await self.delivery_failed(Case(**case), self.public_message(row), error)
 
-    def public(self, case: dict[str, Any]) -> dict[str, Any]:
+    def public(self, case: Case) -> dict[str, Any]:
         """The case as the console and the API show it (CONTRACTS' fields), texts decrypted."""
         return {
-            "id": case["id"],
-            "status": case["status"],
-            "priority": case["priority"],
-            "lang": case["lang"],
-            "channel": case["channel"],
-            "region": case["region"],
-            "category": case["category"],
-            "danger": bool(case["danger"]),
-            "safe_to_chat": case["safe_to_chat"],
-            "created_at": _iso(case["created_at"]),
-            "claimed_by": case["claimed_by"],
-            "escalated": case["escalated_at"] is not None,
-            "callback_window": case["callback_window"],
-            "outcome": case["outcome"],
-            "summary": self._readable(case["summary_enc"]),
+            "id": case.id,
+            "status": case.status,
+            "priority": case.priority,
+            "lang": case.lang,
+            "channel": case.channel,
+            "region": case.region,
+            "category": case.category,
+            "danger": case.danger,
+            "safe_to_chat": case.safe_to_chat,
+            "created_at": _iso(case.created_at),
+            "claimed_by": case.claimed_by,
+            "escalated": case.escalated_at is not None,
+            "callback_window": case.callback_window,
+            "outcome": case.outcome,
+            "summary": self._readable(case.summary_enc),
         }
 
     def _readable(self, token: str | None) -> str:

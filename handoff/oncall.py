@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Sequence
+
+from handoff.cases import Case
 
 # Sends `text` to one chat; raises when it could not be delivered.
 SendText = Callable[[str, str], Awaitable[None]]
@@ -21,13 +23,13 @@ logger = logging.getLogger(__name__)
 class OnCall:
     """No on-call chats configured: the escalation is logged, nobody is messaged."""
 
-    async def alert(self, case: dict[str, Any]) -> None:
+    async def alert(self, case: Case) -> None:
         logger.warning("urgent case waiting past the SLA; no on-call chat configured",
-                       extra={"event": "escalated", "case_id": case["id"]})
+                       extra={"event": "escalated", "case_id": case.id})
 
-    async def callback_due(self, case: dict[str, Any]) -> None:
+    async def callback_due(self, case: Case) -> None:
         logger.warning("her callback time has come; no on-call chat configured",
-                       extra={"event": "callback_due", "case_id": case["id"]})
+                       extra={"event": "callback_due", "case_id": case.id})
 
 
 
@@ -39,34 +41,33 @@ class ChatOnCall(OnCall):
         self._chat_ids = tuple(chat_ids)
         self._console_url = console_url
 
-    def text(self, case: dict[str, Any]) -> str:
-        created = datetime.fromisoformat(case["created_at"])
-        waited = int((datetime.now(timezone.utc) - created).total_seconds() // 60)
+    def text(self, case: Case) -> str:
+        waited = int((datetime.now(timezone.utc) - case.created_at).total_seconds() // 60)
         return (
-            f"Maak: urgent case #{case['id']} ({case['lang'] or '?'}) waiting {waited} min, no counsellor yet.\n"
-            f"Maak : cas urgent n° {case['id']} en attente depuis {waited} min.\n"
+            f"Maak: urgent case #{case.id} ({case.lang or '?'}) waiting {waited} min, no counsellor yet.\n"
+            f"Maak : cas urgent n° {case.id} en attente depuis {waited} min.\n"
             f"{self._console_url}"
         )
 
-    async def alert(self, case: dict[str, Any]) -> None:
+    async def alert(self, case: Case) -> None:
         sent = await self._send_all(self.text(case), case)
         logger.warning("urgent case escalated; on-call alerted",
-                       extra={"event": "escalated", "case_id": case["id"], "alerted": sent})
+                       extra={"event": "escalated", "case_id": case.id, "alerted": sent})
 
-    def callback_text(self, case: dict[str, Any]) -> str:
+    def callback_text(self, case: Case) -> str:
         return (
-            f"Maak: case #{case['id']} ({case['lang'] or '?'}) is waiting and her callback time "
-            f"({case['callback_window']}) has come: she was told a counsellor would write then.\n"
-            f"Maak : cas n° {case['id']} en attente, c'est son moment de rappel ({case['callback_window']}).\n"
+            f"Maak: case #{case.id} ({case.lang or '?'}) is waiting and her callback time "
+            f"({case.callback_window}) has come: she was told a counsellor would write then.\n"
+            f"Maak : cas n° {case.id} en attente, c'est son moment de rappel ({case.callback_window}).\n"
             f"{self._console_url}"
         )
 
-    async def callback_due(self, case: dict[str, Any]) -> None:
+    async def callback_due(self, case: Case) -> None:
         sent = await self._send_all(self.callback_text(case), case)
         logger.warning("her callback time has come; on-call alerted",
-                       extra={"event": "callback_due", "case_id": case["id"], "alerted": sent})
+                       extra={"event": "callback_due", "case_id": case.id, "alerted": sent})
 
-    async def _send_all(self, text: str, case: dict[str, Any]) -> int:
+    async def _send_all(self, text: str, case: Case) -> int:
         """Send to every on-call chat; how many received it."""
         sent = 0
         for chat_id in self._chat_ids:
@@ -75,5 +76,5 @@ class ChatOnCall(OnCall):
                 sent += 1
             except Exception as exc:  # one chat's failure must not keep the alert from the others
                 logger.error("on-call alert not delivered: %s", type(exc).__name__,
-                             extra={"event": "oncall_failed", "case_id": case["id"]})
+                             extra={"event": "oncall_failed", "case_id": case.id})
         return sent

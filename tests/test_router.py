@@ -162,19 +162,19 @@ async def test_a_long_message_is_cut_for_the_nlu_and_she_is_told(setup):
 async def test_while_a_counsellor_has_her_case_the_bot_is_silent(setup):
     router, store, queue, channel, rasa = setup
     case = await queue.open_case(conv(), channel="webchat", priority="urgent")
-    await queue.claim(case["id"], "counsellor-1")
+    await queue.claim(case.id, "counsellor-1")
     channel.sent.clear()  # she was told a counsellor joined
     await router.handle(message("il est parti, je suis seule maintenant"))
     assert rasa.received == []
     assert channel.texts() == []
     assert [m.custom for _, m in channel.sent] == [{"maak": "received"}]  # no words, the page stops "typing"
-    assert len(store.case_messages(case["id"])) == 1
+    assert len(store.case_messages(case.id)) == 1
 
 
 async def test_stop_and_forget_work_during_a_handoff(setup):
     router, store, queue, channel, rasa = setup
     case = await queue.open_case(conv(), channel="webchat", priority="high")
-    await queue.claim(case["id"], "counsellor-1")
+    await queue.claim(case.id, "counsellor-1")
     await router.handle(message("stop"))
     assert {"maak": "quick_exit"} in [m.custom for _, m in channel.sent]
     await router.handle(message("/forget"))
@@ -185,21 +185,21 @@ async def test_stop_and_forget_work_during_a_handoff(setup):
 async def test_an_interruption_during_a_handoff_reaches_her_counsellor_and_the_case_stays(setup):
     router, store, queue, channel, rasa = setup
     case = await queue.open_case(conv(), channel="webchat", priority="urgent")
-    await queue.claim(case["id"], "counsellor-1")
+    await queue.claim(case.id, "counsellor-1")
     channel.sent.clear()
     await router.handle(message("someone is coming i have to stop"))
     # Her counsellor reads it as she wrote it; no bot words and no quick exit in a human's chat.
     assert [m.custom for _, m in channel.sent] == [{"maak": "received"}]
     assert rasa.received == []
-    assert store.open_case_for(conv())["id"] == case["id"]  # still open for her counsellor
-    assert len(store.case_messages(case["id"])) == 1  # her words, kept (encrypted) for the counsellor
+    assert store.open_case_for(conv())["id"] == case.id  # still open for her counsellor
+    assert len(store.case_messages(case.id)) == 1  # her words, kept (encrypted) for the counsellor
 
 
 async def test_after_an_interruption_nobody_writes_first_until_she_writes_again(setup):
     router, store, queue, channel, rasa = setup
     case = await queue.open_case(conv(), channel="webchat", priority="urgent")
-    await queue.update(case["id"], callback_window="anytime")
-    await queue.claim(case["id"], "counsellor-1")
+    await queue.update(case.id, callback_window="anytime")
+    await queue.claim(case.id, "counsellor-1")
     await router.handle(message("someone is coming i have to stop"))
     # Marked: a counsellor's message, even a minute later, needs her to confirm it goes against this.
     assert store.open_case_for(conv())["callback_window"] == "stopped"

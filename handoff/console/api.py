@@ -18,7 +18,7 @@ from aiohttp import web
 from core.store import Store, utcnow
 from facts import default_facts
 from handoff.callback import callback_windows
-from handoff.cases import CaseNotFound, CaseQueue, InvalidTransition
+from handoff.cases import Case, CaseNotFound, CaseQueue, InvalidTransition
 from handoff.console.auth import (
     CONSOLE_ROLES,
     Session,
@@ -69,17 +69,17 @@ class ConsoleApi:
     async def audit(self, session: Session, action: str, case_id: int | None = None) -> None:
         await self.store.run(self.store.add_audit, session.username, action, case_id)
 
-    async def case_for(self, request: web.Request, session: Session) -> dict[str, Any]:
+    async def case_for(self, request: web.Request, session: Session) -> Case:
         try:
             case = await self.queue.get(int(request.match_info["case_id"]))
         except (ValueError, CaseNotFound) as exc:
             raise json_error(404, "no such case") from exc
         return case
 
-    def require_holder(self, session: Session, case: dict[str, Any]) -> None:
-        if case["status"] != "claimed":
-            raise json_error(409, f"the case is {case['status']}")
-        if case["claimed_by"] != session.username and not session.supervises:
+    def require_holder(self, session: Session, case: Case) -> None:
+        if case.status != "claimed":
+            raise json_error(409, f"the case is {case.status}")
+        if case.claimed_by != session.username and not session.supervises:
             raise json_error(403, "the case is held by another counsellor")
 
 
@@ -147,23 +147,23 @@ async def list_cases(request: web.Request, session: Session) -> web.Response:
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
         raise json_error(400, "status must be queued, claimed or closed")
-    rows = []
+    cases = []
     for wanted in [status] if status else ["queued", "claimed"]:
-        rows += await api.queue.list(wanted)
+        cases += await api.queue.list(wanted)
     if status == "closed" and not session.supervises:
-        rows = [row for row in rows if row["claimed_by"] == session.username]
+        cases = [case for case in cases if case.claimed_by == session.username]
     await api.audit(session, "list_cases")
-    return web.json_response({"cases": [for_session(session, api.queue.public(row)) for row in rows]})
+    return web.json_response({"cases": [for_session(session, api.queue.public(case)) for case in cases]})
 
 
 @console_only(_sessions, changes=False)
 async def get_case(request: web.Request, session: Session) -> web.Response:
     api = _api(request)
     case = await api.case_for(request, session)
-    if not may_read(session, case):
+    if not may_read(session, case.status, case.claimed_by):
         raise json_error(403, "the case is held by another counsellor")
-    await api.audit(session, "view", case["id"])
-    return web.json_response({"case": api.queue.public(case), "messages": await api.queue.messages(case["id"])})
+    await api.audit(session, "view", case.id)
+    return web.json_response({"case": api.queue.public(case), "messages": await api.queue.messages(case.id)})
 
 
 @console_only(_sessions, changes=True)
@@ -171,11 +171,11 @@ async def claim(request: web.Request, session: Session) -> web.Response:
     api = _api(request)
     case = await api.case_for(request, session)
     try:
-        case = await api.queue.claim(case["id"], session.username)
+        case = await api.queue.claim(case.id, session.username)
     except InvalidTransition as exc:
         raise json_error(409, "already taken") from exc
-    await api.audit(session, "claim", case["id"])
-    logger.info("case claimed", extra={"event": "case_claimed", "case_id": case["id"]})
+    await api.audit(session, "claim", case.id)
+    logger.info("case claimed", extra={"event": "case_claimed", "case_id": case.id})
     return web.json_response({"case": api.queue.public(case)})
 
 
@@ -186,17 +186,17 @@ async def post_message(request: web.Request, session: Session) -> web.Response:
     body = await _body(request)
     text = _text(body, "text", MAX_MESSAGE_CHARS)
     api.require_holder(session, case)
-    contact = await api.store.run(api.store.get_contact, case["conversation_id"])
-    refusal = callback_windows().refusal(case["callback_window"], contact["last_seen_at"] if contact else None, utcnow())
+    contact = await api.store.run(api.store.get_contact, case.conversation_id)
+    refusal = callback_windows().refusal(case.callback_window, contact["last_seen_at"] if contact else None, utcnow())
     if refusal is not None:
         if body.get("confirm") is not True:
             raise json_error(409, "she chose when she may be written to: confirm to write now", refusal)
-        await api.audit(session, "message_outside_callback", case["id"])
+        await api.audit(session, "message_outside_callback", case.id)
     message = await api.queue.append(case, "counsellor", text, counsellor=session.username)
-    error = await api.deliver(case["conversation_id"], text, message["id"])
+    error = await api.deliver(case.conversation_id, text, message["id"])
     if error is not None:
         message = await api.queue.delivery_failed(case, message, error)
-    await api.audit(session, "message", case["id"])
+    await api.audit(session, "message", case.id)
     return web.json_response({"message": message}, status=201)
 
 
@@ -212,10 +212,10 @@ async def transfer(request: web.Request, session: Session) -> web.Response:
             raise json_error(400, "to must be a colleague's name, or null for the queue")
     api.require_holder(session, case)
     try:
-        case = await api.queue.transfer(case["id"], to, holder=case["claimed_by"])
+        case = await api.queue.transfer(case.id, to, holder=case.claimed_by)
     except InvalidTransition as exc:
         raise json_error(409, "the case changed meanwhile") from exc
-    await api.audit(session, "transfer", case["id"])
+    await api.audit(session, "transfer", case.id)
     return web.json_response({"case": api.queue.public(case)})
 
 
@@ -236,18 +236,18 @@ async def close(request: web.Request, session: Session) -> web.Response:
         if service_id not in {s.id for s in default_facts().services}:
             raise json_error(400, "referral.service_id must be a known service")
         note = _text(referral, "note", MAX_NOTE_CHARS, required=False)
-    if case["status"] == "queued" and not session.supervises:
+    if case.status == "queued" and not session.supervises:
         raise json_error(409, "claim the case before closing it")
-    if case["status"] == "claimed":
+    if case.status == "claimed":
         api.require_holder(session, case)
     try:
-        case = await api.queue.close(case["id"], str(outcome))
+        case = await api.queue.close(case.id, str(outcome))
     except InvalidTransition as exc:
         raise json_error(409, "the case is already closed") from exc
     if service_id:
-        await api.queue.add_referral(case["id"], service_id, note, session.username)
-    await api.audit(session, "close", case["id"])
-    logger.info("case closed", extra={"event": "case_closed", "case_id": case["id"]})
+        await api.queue.add_referral(case.id, service_id, note, session.username)
+    await api.audit(session, "close", case.id)
+    logger.info("case closed", extra={"event": "case_closed", "case_id": case.id})
     return web.json_response({"case": api.queue.public(case)})
 
 

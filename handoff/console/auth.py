@@ -60,15 +60,16 @@ def json_error(
     return kinds[status](text=json.dumps(body), content_type="application/json", headers=headers or None)
 
 
-def may_read(session: Session, case: dict[str, Any]) -> bool:
+def may_read(session: Session, status: str, claimed_by: str | None) -> bool:
     """Need to know: a queued case is open to every counsellor (to choose one); a claimed or
     closed case only to the counsellor who holds or held it, and to supervisors."""
-    return session.supervises or case["status"] == "queued" or case["claimed_by"] == session.username
+    return session.supervises or status == "queued" or claimed_by == session.username
 
 
-def for_session(session: Session, case: dict[str, Any]) -> dict[str, Any]:
-    """The case as this counsellor may see it: without her words when it is not hers to read."""
-    return case if may_read(session, case) else {**case, "summary": ""}
+def for_session(session: Session, public: dict[str, Any]) -> dict[str, Any]:
+    """The case as the console shows it (`CaseQueue.public`), as this counsellor may see it:
+    without her words when it is not hers to read."""
+    return public if may_read(session, public["status"], public["claimed_by"]) else {**public, "summary": ""}
 
 
 def _digest(secret: bytes, value: str) -> str:

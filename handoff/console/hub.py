@@ -119,6 +119,6 @@ def _visible(event: Event, session: Session) -> dict[str, Any] | None:
     case = event.get("case")
     if not isinstance(case, dict):
         return event
-    if event.get("type") == "message" and not may_read(session, case):
+    if event.get("type") == "message" and not may_read(session, case["status"], case["claimed_by"]):
         return None
     return {**event, "case": for_session(session, case)}
