@@ -3,8 +3,9 @@
 import sys
 
 from bot.app import serve
-from core.settings import SettingsError, load_settings
+from core.settings import SettingsError, keep_files_private, load_settings
 
+keep_files_private()
 try:
     serve(load_settings())
 except SettingsError as exc:

@@ -141,7 +141,7 @@ def _new_on_call(settings: Settings, channels: dict[str, Channel]) -> OnCall:
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    settings.var_dir.mkdir(parents=True, exist_ok=True)  # the embedded SQLite store lives there
+    settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the embedded SQLite store lives there
     store = app[STORE] = Store(settings.store_url)
     try:
         await store.run(store.migrate)

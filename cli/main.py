@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from core.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from core.settings import PROJECT_ROOT, Settings, SettingsError, keep_files_private, load_settings, write_private
 from core.store import Store
 from handoff.accounts import ROLES, AccountError, add_user, new_password, remove_user
 from tools.model_cli import add_model_commands
@@ -60,8 +60,7 @@ def _demo_login(settings: Settings) -> tuple[str, str] | None:
     username, password = "demo", new_password()
     if store.get_user(username) is None:
         add_user(store, username, "counsellor", password)
-        path.write_text(f"{username} {password}\n")
-        path.chmod(0o600)
+        write_private(path, f"{username} {password}\n".encode())
     store.dispose()
     return (username, password) if path.exists() else None
 
@@ -122,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["MAAK_PORT"] = str(args.port)
     settings = load_settings()
     check_data_files()
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     model = ensure_model_from_gateway(_rasa_python(settings), settings.models_dir)
     login = _demo_login(settings)
     supervisor = Supervisor(_services(settings, model))
@@ -305,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     sys.path.insert(0, str(PROJECT_ROOT))
+    keep_files_private()  # before anything is written: keys, databases, models
     try:
         code: int = args.func(args)
         return code

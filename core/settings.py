@@ -140,6 +140,22 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def keep_files_private() -> None:
+    """From now on this process, and every process it starts, makes files that only its own user
+    can read (0600, folders 0700): `var/` holds the keys, the embedded database and Rasa's
+    tracker store, which hold her words."""
+    os.umask(0o077)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a new file (in a folder made 0700 if needed) readable by Maak's user alone from its
+    first byte: creating it 0644 and then changing its mode leaves a moment when anyone can read it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+
+
 def _key(env: Mapping[str, str], name: str, var_dir: Path, filename: str) -> bytes:
     """A key from the environment, or one generated once into `var/` so restarts keep it."""
     raw = env.get(name)
@@ -148,10 +164,8 @@ def _key(env: Mapping[str, str], name: str, var_dir: Path, filename: str) -> byt
     path = var_dir / filename
     if path.exists():
         return path.read_bytes().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32).encode()
-    path.write_bytes(value)
-    path.chmod(0o600)
+    write_private(path, value)
     logger.warning("%s is not set: generated one into %s (set it in production)", name, path)
     return value
 

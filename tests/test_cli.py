@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import PROJECT_ROOT, SettingsError, load_settings
+from core.settings import PROJECT_ROOT, SettingsError, load_settings, write_private
 from core.store import Store
 
 # Each test runs `maak` as a process.
@@ -94,11 +94,24 @@ def test_bad_settings_are_named():
 
 
 def test_keys_are_generated_once_with_a_warning(tmp_path: Path, caplog):
-    first = load_settings({"MAAK_VAR_DIR": str(tmp_path)})
+    var_dir = tmp_path / "var"
+    previous = os.umask(0o022)  # an operator's usual umask: the keys must not depend on it
+    try:
+        first = load_settings({"MAAK_VAR_DIR": str(var_dir)})
+    finally:
+        os.umask(previous)
     assert "MAAK_SECRET is not set" in caplog.text
-    second = load_settings({"MAAK_VAR_DIR": str(tmp_path)})
+    second = load_settings({"MAAK_VAR_DIR": str(var_dir)})
     assert first.secret == second.secret and first.data_key == second.data_key
-    assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+    assert (var_dir / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert var_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_private_file_is_never_overwritten(tmp_path: Path):
+    write_private(tmp_path / "demo-login.txt", b"demo secret\n")
+    with pytest.raises(FileExistsError):
+        write_private(tmp_path / "demo-login.txt", b"other\n")
+    assert (tmp_path / "demo-login.txt").read_bytes() == b"demo secret\n"
 
 
 def test_run_refuses_a_broken_data_file_and_names_it(tmp_path: Path):
