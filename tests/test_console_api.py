@@ -293,6 +293,15 @@ async def test_every_view_of_a_case_is_audited_and_her_words_are_need_to_know(ga
     assert ("salma", "view") in views
 
 
+async def test_no_answer_of_the_api_stays_in_a_browser_cache(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, ChatClient(gateway.url) as chat:
+        await chat.say("zebracorn-7736 rajli kaydrebni daba")
+        case = (await amina.wait_for(lambda e: e["type"] == "case_opened"))["case"]
+        for path in ("/api/cases", f"/api/cases/{case['id']}", "/api/auth/me", "/api/cases/999999"):
+            async with amina.http.get(gateway.url + path) as response:
+                assert response.headers.get("Cache-Control") == "no-store", path
+
+
 async def test_the_console_config_names_outcomes_colleagues_and_callback_hours(gateway):
     async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, ConsoleClient(gateway.url, "salma", PASSWORD):
         code, config = await amina.call("GET", "/api/console/config")

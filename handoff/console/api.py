@@ -281,8 +281,16 @@ async def websocket(request: web.Request, session: Session) -> web.StreamRespons
     return await _api(request).hub.serve(request, session)
 
 
+async def _kept_by_no_cache(request: web.Request, response: web.StreamResponse) -> None:
+    """Her words and her case cards never stay in a browser's or a proxy's cache: a shared office
+    computer's history must not show them to the next person."""
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+
+
 def add_console_routes(app: web.Application) -> None:
     """The API of docs/console-api.md; `app[CONSOLE]` is set when the resources open."""
+    app.on_response_prepare.append(_kept_by_no_cache)
     app.router.add_post("/api/auth/login", login)
     app.router.add_get("/api/auth/me", me)
     app.router.add_post("/api/auth/logout", logout)
