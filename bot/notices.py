@@ -102,6 +102,6 @@ class CaseNotices:
                 key = key or await self._waiting_text()
                 await self._tell(waiting.conversation_id, waiting, key, position=position)
 
-    async def _tell(self, conv: str, case: Case, key: str, **values: object) -> None:
+    async def _tell(self, conv: str, case: Case, key: str, position: int | None = None) -> None:
         lang = await self._outbox.language_of(conv) or case.lang
-        await self._outbox.send_to(conv, self._texts.get(key, lang, **values))
+        await self._outbox.send_to(conv, self._texts.get(key, lang, position=position))

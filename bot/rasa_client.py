@@ -26,8 +26,17 @@ class RasaClient:
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None) -> list[OutboundMessage]:
-        """One message from her; Rasa's replies, in order. Retried once on a connection error."""
+    async def send(
+        self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None, within: float | None = None
+    ) -> list[OutboundMessage]:
+        """One message from her; Rasa's replies, in order. Retried once on a connection error;
+        `within` bounds the whole wait, retry included (RasaUnavailable past it)."""
+        try:
+            return await asyncio.wait_for(self._send(conversation_id, text, metadata), within)
+        except asyncio.TimeoutError as exc:
+            raise RasaUnavailable(f"no answer within {within:g} s") from exc
+
+    async def _send(self, conversation_id: str, text: str, metadata: dict[str, Any] | None) -> list[OutboundMessage]:
         body = {"sender": conversation_id, "message": text, "metadata": metadata or {}}
         for attempt in (1, 2):
             try:

@@ -1,10 +1,11 @@
 """The router: every inbound message, whatever the channel, goes through `Router.handle`.
 
 Pseudonymise → is a counsellor talking with her? relay to the case : send to Rasa and deliver its
-replies. Danger read in her words (`nlu.danger.assess`) opens her urgent case first thing, so counsellors see it at
-once whatever the load on the store and on Rasa. If Rasa cannot answer, the message is kept in a case
-for a human and she gets the emergency numbers. Her choice of a callback window
-(a button the bot offers when no counsellor is online) is recorded on her case by the router itself.
+replies. Danger read in her words (`nlu.danger.assess`) opens her urgent case first thing, so
+counsellors see it at once whatever the load on the store and on Rasa. If Rasa cannot answer (for
+danger: within `URGENT_WAIT_SECONDS`), the message is kept in a case for a human and she gets the
+emergency numbers. Her choice of a callback window (a button the bot offers when no counsellor is
+online) is recorded on her case by the router itself.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ QUICK_EXIT = {"maak": "quick_exit"}
 RECEIVED = {"maak": "received"}
 # Beyond this many of her messages waiting their turn, the rest are kept for a human unread by the bot.
 MAX_WAITING = 100
+# How long her danger message waits for Rasa's reply (the numbers, her place in line) before the
+# gateway gives her the numbers itself: a busy or stuck Rasa must not keep them from her.
+URGENT_WAIT_SECONDS = 8.0
 # The payload of the callback-window buttons (domain.yml, utter_handoff_offline).
 _CALLBACK = re.compile(r'^/callback_window(\{.*\})$')
 
@@ -79,6 +83,7 @@ class Router:
         dedupe: Dedupe,
         limiter: RateLimiter,
         max_text_chars: int,
+        urgent_wait: float = URGENT_WAIT_SECONDS,
     ) -> None:
         self._secret = secret
         self._store = store
@@ -92,6 +97,7 @@ class Router:
         self._dedupe = dedupe
         self._limiter = limiter
         self._max_chars = max_text_chars
+        self._urgent_wait = urgent_wait
         # One message at a time per conversation, so her messages and the replies keep their order.
         self._locks = KeyedLocks()
 
@@ -147,15 +153,18 @@ class Router:
         clear = guess.tag if guess is not None and guess.reliable else None
         window = callback_window(text)
         decision = NOTHING if window else assess(text)
+        # Danger she wrote while no counsellor was with her: whatever path her message takes, she gets the numbers.
+        danger_alone = False
         if decision.urgent:
             # Danger in her words: counsellors see her case before anything else is done for her,
             # whatever the load on the store and on Rasa.
-            await self._queue.open_case(
+            opened = await self._queue.open_case(
                 conv, channel=message.channel, priority="urgent", danger=True,
                 category="self_harm" if decision.self_harm else "danger",
                 lang=clear or message.metadata.get("lang") or (guess.tag if guess else None),
                 summary=text, keep_summary=True,
             )
+            danger_alone = opened.status != "claimed"
         known_lang = await self._store.run(
             self._store.touch_contact, conv, message.channel, self._cipher.encrypt(message.sender), clear
         )
@@ -179,14 +188,17 @@ class Router:
             await self._say(message, self._texts.get(f"callback_{'declined' if window == 'none' else 'noted'}", lang))
             return
         if case and (case.status == "claimed" or case.intake_done):
-            await self._relay(conv, message, case, text, lang, wanted)
+            # A counsellor may have claimed her case between its opening (above) and now.
+            await self._relay(conv, message, case, text, lang, wanted,
+                              numbers_due=danger_alone, self_harm=decision.self_harm)
             return
         if case:
             await self._queue.append(case, "user", text)
 
         try:
             # The language goes along so that an ambiguous "ok" keeps the conversation's language.
-            replies = await self._rasa.send(conv, text[: self._max_chars], {"channel": message.channel, "lang": lang})
+            replies = await self._rasa.send(conv, text[: self._max_chars], {"channel": message.channel, "lang": lang},
+                                            within=self._urgent_wait if decision.urgent else None)
         except RasaUnavailable as exc:
             logger.warning("Rasa unavailable: %s", exc, extra={"event": "rasa_unavailable"})
             await self._keep_for_a_human(conv, message, text, lang, already_kept=case is not None)
@@ -224,14 +236,16 @@ class Router:
             await self._forget(conv, case)
 
     async def _relay(
-        self, conv: str, message: InboundMessage, case: Case, text: str, lang: str, wanted: str | None
+        self, conv: str, message: InboundMessage, case: Case, text: str, lang: str, wanted: str | None,
+        *, numbers_due: bool = False, self_harm: bool = False,
     ) -> None:
         """A counsellor has her case (or will): her words go to the case; only the safety commands answer.
 
         An interruption read in her words ("he's coming") reaches her counsellor as she wrote it and
         marks the case so that nobody writes first (`_mark_presence`), without the quick exit: a
         short reply misread as one ("safi") must not throw her out of the chat mid-conversation.
-        The stop word is the quick exit. `wanted` is the safety command in her words, if any.
+        The stop word is the quick exit. `wanted` is the safety command in her words, if any;
+        `numbers_due`: danger in her words, written before a counsellor was with her.
         """
         if wanted == "forget_me":
             await self._say(message, self._texts.get("forgotten", lang))
@@ -241,8 +255,10 @@ class Router:
         if wanted == "stop":
             await self._say(message, self._texts.get("stopped", lang))
             await self._say(message, OutboundMessage(custom=QUICK_EXIT))
-        elif wanted == "ask_emergency_numbers":
-            await self._say(message, self._texts.get("numbers", lang))
+        elif wanted == "ask_emergency_numbers" or numbers_due:
+            await self._say(message, self._texts.get("numbers", lang, self_harm=self_harm))
+            if case.status == "queued":
+                await self._notices.tell_position(conv, case)
         else:
             if case.status == "queued":
                 await self._notices.tell_position(conv, case)
@@ -286,7 +302,8 @@ class Router:
                 await self._queue.append(case, "user", text)
         except Exception:
             logger.exception("could not keep a message for a human", extra={"event": "keep_failed"})
-        await self._say(message, self._texts.get("urgent_fallback" if urgent else "unavailable_kept", lang))
+        await self._say(message, self._texts.get("urgent_fallback" if urgent else "unavailable_kept", lang,
+                                                 self_harm=decision.self_harm))
 
     async def _language(self, conv: str, guess: LangGuess | None, known: str | None, hint: str | None) -> str:
         """Her language when this message does not make it clear: the last one seen, else the

@@ -24,11 +24,12 @@ class Texts:
                 raise ValueError(f"{TEXTS_FILE.name}: text {key!r} has no {', '.join(missing)} version")
         self._texts = texts
 
-    def get(self, key: str, lang: str | None, **values: object) -> str:
+    def get(self, key: str, lang: str | None, *, self_harm: bool = False, **values: object) -> str:
+        """The text; with `self_harm`, its numbers are those for self-harm (medical help first)."""
         variants = self._texts[key]
         template = variants.get(lang or DEFAULT_LANG) or variants[DEFAULT_LANG]
         if "{numbers}" in template and "numbers" not in values:
-            values["numbers"] = default_facts().render_numbers(lang or DEFAULT_LANG)
+            values["numbers"] = default_facts().render_numbers(lang or DEFAULT_LANG, self_harm=self_harm)
         return template.format(**values)
 
 

@@ -79,6 +79,7 @@ async def setup(tmp_path, fake_rasa):
             dedupe=Dedupe(),
             limiter=RateLimiter(12, 2),
             max_text_chars=2000,
+            urgent_wait=1.0,
         )
         yield router, store, queue, channel, fake_rasa
 
@@ -135,6 +136,20 @@ async def test_rasa_down_and_danger_opens_an_urgent_case_with_the_numbers(setup)
     assert any("19" in t and "8350" in t for t in channel.texts())
 
 
+async def test_danger_gets_the_numbers_in_seconds_however_slow_rasa_is(setup):
+    router, store, _, channel, rasa = setup
+    rasa.delay = 3  # a busy Rasa: within its own timeout, beyond the wait allowed for danger
+    await router.handle(message("il va me tuer ce soir, il a un couteau"))
+    assert any("19" in t and "8350" in t for t in channel.texts()) and "bot reply" not in channel.texts()
+    case = store.open_case_for(conv())
+    assert case["priority"] == "urgent"
+    assert [Cipher(b"key").decrypt(m["text_enc"]) for m in store.case_messages(case["id"])] == [
+        "il va me tuer ce soir, il a un couteau"]
+    # Without danger, a busy Rasa is waited for: its answer is the one she gets.
+    await router.handle(message("je cherche une formation à Fès", sender="session-2"))
+    assert channel.texts()[-1] == "bot reply"
+
+
 async def test_an_empty_answer_from_rasa_counts_as_no_answer(setup):
     router, store, _, channel, rasa = setup
     rasa.replies = []  # what Rasa's REST channel returns when it fails inside
@@ -169,6 +184,24 @@ async def test_while_a_counsellor_has_her_case_the_bot_is_silent(setup):
     assert channel.texts() == []
     assert [m.custom for _, m in channel.sent] == [{"maak": "received"}]  # no words, the page stops "typing"
     assert len(store.case_messages(case.id)) == 1
+
+
+async def test_danger_claimed_the_instant_it_opened_still_gets_the_numbers(setup):
+    router, store, queue, channel, rasa = setup
+
+    async def a_quick_counsellor(event):
+        # She claims from the console the moment the urgent case appears, before the router goes on.
+        if event.change == "opened":
+            await queue.claim(event.case.id, "counsellor-1")
+
+    queue.subscribe(a_quick_counsellor)
+    await router.handle(message("il va me tuer ce soir, il a un couteau"))
+    assert rasa.received == []  # her counsellor has her: the bot stays out of it
+    assert any("19" in t and "8350" in t for t in channel.texts())
+    # Once a counsellor is with her, her words reach the case and nothing more is said.
+    channel.sent.clear()
+    await router.handle(message("il est là, il frappe à la porte"))
+    assert [m.custom for _, m in channel.sent] == [{"maak": "received"}]
 
 
 async def test_stop_and_forget_work_during_a_handoff(setup):
