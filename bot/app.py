@@ -186,7 +186,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     texts = default_texts()
     channels: dict[str, Channel] = app[CHANNELS]
     outbox = Outbox(store, cipher, channels)
-    sessions = Sessions(store, settings.secret)
+    sessions = Sessions(store, settings.secret, settings.trusted_proxies, settings.secure_cookies)
     hub = app[HUB] = ConsoleHub(store, app[BUS], sessions.still_valid)
     notices = app[NOTICES] = CaseNotices(queue, outbox, texts, app[ONCALL], rasa, online=hub.online_usernames)
     queue.subscribe(notices)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from core.proxies import Network, parse_networks
+
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +76,13 @@ class Settings:
     public_url: str = ""
     # The Python of Rasa's environment, which runs Rasa, the action server and the model tools.
     rasa_python: Path = RASA_PYTHON
+    # Reverse proxies whose X-Forwarded-For is believed (core.proxies): per-address limits see women, not the proxy.
+    trusted_proxies: tuple[Network, ...] = ()
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Console cookies only over TLS: counsellors reach Maak over HTTPS (a TLS proxy in front)."""
+        return self.public_url.startswith("https://")
 
     @property
     def store_url(self) -> str:
@@ -193,6 +202,13 @@ def _telegram(env: Mapping[str, str]) -> TelegramSettings | None:
     )
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(env.get(name, ""))
+    except ValueError as exc:
+        raise SettingsError(f"{name} must list addresses or CIDRs, comma-separated: {exc}") from exc
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings of CONTRACTS from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -227,4 +243,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=level,
         public_url=(env.get("MAAK_PUBLIC_URL") or f"http://localhost:{_int(env, 'MAAK_PORT', 8080, 1)}").rstrip("/"),
         rasa_python=Path(env.get("MAAK_RASA_PYTHON") or RASA_PYTHON),
+        trusted_proxies=_networks(env, "MAAK_TRUSTED_PROXIES"),
     )

@@ -29,6 +29,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # application keeps the two apart.
 VERSION_TABLE = "maak_schema_version"
 MIGRATION_LOCK_KEY = 0x6D61616B  # "maak"
+# The schema of the last Maak before migrations: a database it made is stamped with this one.
+FIRST_REVISION = "0001"
 _MIGRATING = threading.Lock()
 
 
@@ -133,8 +135,8 @@ login_failures = sa.Table(
     "maak_login_failures",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    # Hashes of the name tried and of the address it came from.
-    sa.Column("name_key", sa.String(64), nullable=False, index=True),
+    # Keyed hashes of the name tried together with the address it came from, and of the address.
+    sa.Column("pair_key", sa.String(64), nullable=False, index=True),
     sa.Column("ip_key", sa.String(64), nullable=False, index=True),
     sa.Column("at", UtcDateTime(), nullable=False),
 )
@@ -218,8 +220,8 @@ class Store:
         Processes that start together migrate one after the other: on PostgreSQL an advisory
         lock, on SQLite the database's write lock. A database made by an older Maak, before
         migrations (its tables but no version), is brought up to date the way it always was —
-        missing tables created, missing columns (all nullable) added — and stamped with the
-        newest revision.
+        missing tables created, missing columns (all nullable) added — stamped with the first
+        revision, and upgraded from there.
         """
         config = migration_config()
         # Alembic runs its scripts through module-level state: one migration at a time per process.
@@ -235,7 +237,7 @@ class Store:
             tables = set(sa.inspect(conn).get_table_names())
             if VERSION_TABLE not in tables and tables & set(metadata.tables):
                 _add_missing_columns(conn)
-                command.stamp(config, "head")
+                command.stamp(config, FIRST_REVISION)
             before = _revision(conn)
             command.upgrade(config, "head")
             after = _revision(conn)
@@ -578,25 +580,25 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(sessions).where(sessions.c.token_hash == token_hash))
 
-    def add_login_failure(self, name_key: str, ip_key: str) -> None:
+    def add_login_failure(self, pair_key: str, ip_key: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(login_failures).values(name_key=name_key, ip_key=ip_key, at=utcnow()))
+            conn.execute(sa.insert(login_failures).values(pair_key=pair_key, ip_key=ip_key, at=utcnow()))
 
-    def login_failures_since(self, name_key: str, ip_key: str, within: timedelta) -> tuple[int, int]:
-        """Failed logins within `within` for this name, and from this address."""
+    def login_failures_since(self, pair_key: str, ip_key: str, within: timedelta) -> tuple[int, int]:
+        """Failed logins within `within` for this name from this address, and from this address."""
         since = utcnow() - within
         with self.engine.connect() as conn:
-            by_name = conn.execute(
-                sa.select(sa.func.count()).where(login_failures.c.name_key == name_key, login_failures.c.at >= since)
+            by_pair = conn.execute(
+                sa.select(sa.func.count()).where(login_failures.c.pair_key == pair_key, login_failures.c.at >= since)
             ).scalar_one()
             by_ip = conn.execute(
                 sa.select(sa.func.count()).where(login_failures.c.ip_key == ip_key, login_failures.c.at >= since)
             ).scalar_one()
-        return int(by_name), int(by_ip)
+        return int(by_pair), int(by_ip)
 
-    def clear_login_failures(self, name_key: str) -> None:
+    def clear_login_failures(self, pair_key: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(login_failures).where(login_failures.c.name_key == name_key))
+            conn.execute(sa.delete(login_failures).where(login_failures.c.pair_key == pair_key))
 
     # -- referrals --------------------------------------------------------------------------
     def add_referral(self, case_id: int, service_id: str, note_enc: str | None, created_by: str) -> int:

@@ -23,6 +23,7 @@ from handoff.console.auth import (
     CONSOLE_ROLES,
     Session,
     Sessions,
+    check_origin,
     console_only,
     for_session,
     json_error,
@@ -117,12 +118,18 @@ def _text(body: dict[str, Any], key: str, limit: int, required: bool = True) -> 
 
 # -- accounts ---------------------------------------------------------------------------------
 async def login(request: web.Request) -> web.Response:
+    """JSON only, and never from another site's page: a form on a stranger's site cannot log a
+    counsellor's browser into an account of its choosing."""
+    check_origin(request, opaque_too=True)
+    if request.content_type != "application/json":
+        raise json_error(415, "the body must be JSON (Content-Type: application/json)")
     body = await _body(request)
     username = _text(body, "username", 64)
     password = _text(body, "password", 1024)
-    session, token = await _sessions(request).login(request, username, password)
+    sessions = _sessions(request)
+    session, token = await sessions.login(request, username, password)
     response = web.json_response(session.as_json())
-    Sessions.set_cookie(request, response, token)
+    sessions.set_cookie(request, response, token)
     return response
 
 

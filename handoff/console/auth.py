@@ -8,6 +8,7 @@ refused outright.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -19,6 +20,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from core.proxies import Network, client_address
 from core.store import Store
 from handoff.accounts import check_password
 
@@ -26,10 +28,18 @@ logger = logging.getLogger(__name__)
 
 COOKIE = "maak_session"
 SESSION_LIFETIME = timedelta(hours=12)
-# Failed logins allowed within the window, per name and per address.
+# Failed logins allowed within the window for one name from one address: a stranger elsewhere
+# cannot lock a counsellor out.
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_NAME = 5
-MAX_FAILURES_PER_ADDRESS = 20
+# Past this many failures from one address (whatever the names), its logins are slowed, not refused:
+# behind a shared office or carrier address, the counsellors' right passwords still open.
+MANY_FAILURES_PER_ADDRESS = 20
+ADDRESS_SLOWDOWN_SECONDS = 2.0
+# Each password check costs 64 MiB and a core for a fraction of a second: a few at once, a few
+# more waiting, and past that a login is told to come back (memory stays bounded under a flood).
+HASHES_AT_ONCE = 2
+LOGINS_WAITING = 16
 CONSOLE_ROLES = ("counsellor", "supervisor", "admin")
 SUPERVISING_ROLES = ("supervisor", "admin")
 
@@ -55,7 +65,8 @@ def json_error(
 ) -> web.HTTPException:
     """An HTTP error whose body is `{"error": reason}`, with `details` beside it."""
     kinds = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-             409: web.HTTPConflict, 429: web.HTTPTooManyRequests}
+             409: web.HTTPConflict, 415: web.HTTPUnsupportedMediaType, 429: web.HTTPTooManyRequests,
+             503: web.HTTPServiceUnavailable}
     body = {**(details or {}), "error": reason}
     return kinds[status](text=json.dumps(body), content_type="application/json", headers=headers or None)
 
@@ -79,32 +90,45 @@ def _digest(secret: bytes, value: str) -> str:
 class Sessions:
     """Logs counsellors in and out and finds the session of a request."""
 
-    def __init__(self, store: Store, secret: bytes) -> None:
+    def __init__(
+        self, store: Store, secret: bytes, trusted_proxies: tuple[Network, ...] = (), secure_cookies: bool = False
+    ) -> None:
         self._store = store
         self._secret = secret
+        self._trusted = trusted_proxies
+        self._secure = secure_cookies
+        self._hashing = asyncio.Semaphore(HASHES_AT_ONCE)
+        self._waiting = 0
 
     async def login(self, request: web.Request, username: str, password: str) -> tuple[Session, str]:
         """Check the password (rate-limited); returns the session and the cookie value.
 
         Raises:
-            HTTPException: 429 when too many attempts failed, 401 for a wrong name or password,
-                403 for an account that may not use the console.
+            HTTPException: 429 when this name failed too often from this address, 401 for a wrong
+                name or password, 403 for an account that may not use the console, 503 when too
+                many logins are being checked at once.
         """
-        name_key = _digest(self._secret, "name:" + username.lower())
-        ip_key = _digest(self._secret, "ip:" + (request.remote or "?"))
-        by_name, by_ip = await self._store.run(self._store.login_failures_since, name_key, ip_key, FAILURE_WINDOW)
-        if by_name >= MAX_FAILURES_PER_NAME or by_ip >= MAX_FAILURES_PER_ADDRESS:
+        address = client_address(request, self._trusted)
+        pair_key = _digest(self._secret, f"pair:{username.lower()}\0{address}")
+        ip_key = _digest(self._secret, "ip:" + address)
+        by_pair, by_ip = await self._store.run(self._store.login_failures_since, pair_key, ip_key, FAILURE_WINDOW)
+        if by_pair >= MAX_FAILURES_PER_NAME:
             logger.warning("login refused: too many failures", extra={"event": "login_rate_limited"})
             raise json_error(429, "too many attempts, try again later",
                              headers={"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))})
-        user = await self._store.run(check_password, self._store, username, password)
+        if by_ip >= MANY_FAILURES_PER_ADDRESS:
+            await asyncio.sleep(ADDRESS_SLOWDOWN_SECONDS)
+        user = await self._check(username, password)
         if user is None:
-            await self._store.run(self._store.add_login_failure, name_key, ip_key)
+            await self._store.run(self._store.add_login_failure, pair_key, ip_key)
             logger.info("login failed", extra={"event": "login_failed"})
+            if by_pair + 1 == MAX_FAILURES_PER_NAME or by_ip + 1 == MANY_FAILURES_PER_ADDRESS:
+                # Someone may be guessing passwords: the operator's alerts watch for this event.
+                logger.warning("many failed logins", extra={"event": "login_failures_alert"})
             raise json_error(401, "wrong name or password")
         if user["role"] not in CONSOLE_ROLES:
             raise json_error(403, "this account cannot use the console")
-        await self._store.run(self._store.clear_login_failures, name_key)
+        await self._store.run(self._store.clear_login_failures, pair_key)
         token = secrets.token_urlsafe(32)
         session = Session(user["username"], user["role"], secrets.token_urlsafe(24), _digest(self._secret, token))
         await self._store.run(
@@ -112,6 +136,18 @@ class Sessions:
         )
         await self._store.run(self._store.add_audit, session.username, "login")
         return session, token
+
+    async def _check(self, username: str, password: str) -> dict[str, Any] | None:
+        """The password check, a bounded number at once."""
+        if self._waiting >= HASHES_AT_ONCE + LOGINS_WAITING:
+            logger.warning("login refused: too many at once", extra={"event": "login_busy"})
+            raise json_error(503, "busy, try again in a moment", headers={"Retry-After": "5"})
+        self._waiting += 1
+        try:
+            async with self._hashing:
+                return await self._store.run(check_password, self._store, username, password)
+        finally:
+            self._waiting -= 1
 
     async def current(self, request: web.Request) -> Session | None:
         token = request.cookies.get(COOKIE)
@@ -131,18 +167,21 @@ class Sessions:
     async def logout(self, session: Session) -> None:
         await self._store.run(self._store.delete_session, session.token_hash)
 
-    @staticmethod
-    def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    def set_cookie(self, request: web.Request, response: web.StreamResponse, token: str) -> None:
         response.set_cookie(
-            COOKIE, token, httponly=True, samesite="Strict", path="/", secure=request.secure,
+            COOKIE, token, httponly=True, samesite="Strict", path="/", secure=self._secure or request.secure,
             max_age=int(SESSION_LIFETIME.total_seconds()),
         )
 
 
-def check_origin(request: web.Request) -> None:
-    """Refuse a request sent by another site's page (the cookie is SameSite, this is a second lock)."""
+def check_origin(request: web.Request, *, opaque_too: bool = False) -> None:
+    """Refuse a request sent by another site's page (the cookie is SameSite, this is a second lock).
+
+    A request with no `Origin` (a script, not a browser) passes. `opaque_too` also refuses
+    `Origin: null`, which a sandboxed frame on any site sends.
+    """
     origin = request.headers.get("Origin")
-    if origin and origin != "null":
+    if origin and (opaque_too or origin != "null"):
         expected = {f"{scheme}://{request.host}" for scheme in ("http", "https")}
         if origin not in expected:
             raise json_error(403, "cross-site request")
