@@ -1,13 +1,13 @@
 """The gateway: one aiohttp application wiring channels, the router, the case queue, the console
-and the stores. Each resource opens in its own cleanup context and closes in reverse order, so a
-failure while one opens still closes every one opened before it."""
+and the stores; the internal API has a listener of its own (`bot/internal_api.py`). Each resource
+opens in its own cleanup context and closes in reverse order, so a failure while one opens still
+closes every one opened before it."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -15,6 +15,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.dedupe import Dedupe
+from bot.internal_api import InternalApi
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
@@ -36,7 +37,7 @@ from core.settings import Settings
 from core.store import Store
 from handoff.bus import LocalBus, RedisBus
 from handoff.callback import announce_periodically
-from handoff.cases import PRIORITIES, CaseQueue
+from handoff.cases import CaseQueue
 from handoff.console.api import CONSOLE, ConsoleApi, add_console_routes
 from handoff.console.auth import Sessions
 from handoff.console.hub import ConsoleHub
@@ -60,9 +61,6 @@ CIPHER = web.AppKey("cipher", Cipher)
 ERASER = web.AppKey("eraser", Eraser)
 ONCALL = web.AppKey("oncall", OnCall)
 HUB = web.AppKey("hub", ConsoleHub)
-
-# Fields of her case that the action server may set while she waits.
-CASE_FIELDS = {"region", "safe_to_chat", "intake_done", "summary"}
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -90,13 +88,13 @@ def create_app(settings: Settings) -> web.Application:
     app[CHANNELS] = {channel.name: channel for channel in channels}
 
     app[ONCALL] = _new_on_call(settings, app[CHANNELS])
-    app.cleanup_ctx.extend([_store, _redis, _bus, _http, _eraser, _services, _channels_running, _background])
+    app.cleanup_ctx.extend(
+        [_store, _redis, _bus, _http, _eraser, _services, _internal_listener, _channels_running, _background]
+    )
     add_page_routes(app)
     add_console_page(app)
     add_console_routes(app)
     app.router.add_get("/health", health)
-    app.router.add_post("/internal/handoff", internal_handoff)
-    app.router.add_post("/internal/conversations/{conversation_id}/case", internal_update_case)
     return app
 
 
@@ -181,7 +179,7 @@ async def _eraser(app: web.Application) -> AsyncIterator[None]:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     """The queue, the router and the console, wired over the resources above; nothing here to close but sockets."""
     settings, store, cipher = app[SETTINGS], app[STORE], app[CIPHER]
-    rasa = app[RASA] = RasaClient(app[HTTP], settings.rasa_url, settings.internal_token)
+    rasa = app[RASA] = RasaClient(app[HTTP], settings.rasa_url, settings.rasa_token)
     queue = app[QUEUE] = CaseQueue(store, cipher, app[BUS])
     texts = default_texts()
     channels: dict[str, Channel] = app[CHANNELS]
@@ -214,6 +212,20 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await hub.close_all()
 
 
+async def _internal_listener(app: web.Application) -> AsyncIterator[None]:
+    """The action server's way in, on its own private address and port (bot/internal_api.py)."""
+    settings = app[SETTINGS]
+    internal = InternalApi(token=settings.internal_token, store=app[STORE], queue=app[QUEUE],
+                           online=app[HUB].online_usernames)
+    runner = web.AppRunner(internal.app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.internal_host, settings.internal_port).start()
+        yield
+    finally:
+        await runner.cleanup()
+
+
 async def _channels_running(app: web.Application) -> AsyncIterator[None]:
     """Channels start once the router can take what they receive, and finish it before it goes."""
     started: list[Channel] = []
@@ -239,70 +251,6 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _authorised(request: web.Request) -> bool:
-    expected = f"Bearer {request.app[SETTINGS].internal_token}"
-    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected.encode())
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}', content_type="application/json") from exc
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}', content_type="application/json")
-    return body
-
-
-async def internal_handoff(request: web.Request) -> web.Response:
-    """The action server asks for a counsellor: open (or raise) her case, say where she stands."""
-    if not _authorised(request):
-        raise web.HTTPUnauthorized()
-    body = await _json_body(request)
-    conv = body.get("conversation_id")
-    priority = body.get("priority", "normal")
-    if not isinstance(conv, str) or not conv or priority not in PRIORITIES:
-        return web.json_response({"error": "conversation_id and a known priority are required"}, status=400)
-    store = request.app[STORE]
-    contact = await store.run(store.get_contact, conv)
-    region = body.get("region")
-    queue = request.app[QUEUE]
-    case = await queue.open_case(
-        conv,
-        channel=contact["channel"] if contact else "api",
-        priority=priority,
-        lang=body.get("lang"),
-        region=region if isinstance(region, str) and region != "unknown" else None,
-        category=body.get("category"),
-        danger=bool(body.get("danger")),
-        summary=str(body.get("summary") or ""),
-    )
-    position = await queue.position(case) if case.status == "queued" else 0
-    online = len(await request.app[CONSOLE].hub.online_usernames())
-    if position and online:
-        # The action tells her this place in line; the notices tell her when it changes.
-        await queue.record_told_position(case.id, position)
-    logger.info("handoff requested", extra={"event": "handoff", "status": case.priority})
-    return web.json_response(
-        {"case_id": case.id, "status": case.status, "position": position, "counsellors_online": online}
-    )
-
-
-async def internal_update_case(request: web.Request) -> web.Response:
-    """The action server adds an answer she gave while waiting to her case card."""
-    if not _authorised(request):
-        raise web.HTTPUnauthorized()
-    body = await _json_body(request)
-    changes = {k: v for k, v in body.items() if k in CASE_FIELDS}
-    queue = request.app[QUEUE]
-    case = await queue.open_case_for(request.match_info["conversation_id"])
-    if case is None:
-        return web.json_response({"updated": False})
-    if changes:
-        await queue.update(case.id, **changes)
-    return web.json_response({"updated": True})
 
 
 async def health(request: web.Request) -> web.Response:

@@ -25,15 +25,17 @@ def _services(settings: Settings, model: Path) -> list[Service]:
     # The action server and Rasa listen on the private address only.
     env["SANIC_HOST"] = settings.internal_host
     rasa_python = str(settings.rasa_python)
+    # Each process gets only the tokens of its own hops, in its environment (a command line is
+    # public to every account on the machine).
     return [
-        Service("actions", [rasa_python, "-m", "actions.server", "--port", str(settings.action_port)], env),
+        Service("actions", [rasa_python, "-m", "actions.server", "--port", str(settings.action_port)],
+                {**env, **settings.action_server_environment()}),
         Service(
             "rasa",
             [
                 rasa_python, "-m", "tools.rasa_server", "run",
                 "--model", str(model),
                 "--enable-api",
-                "--auth-token", settings.internal_token,
                 "--interface", settings.internal_host,
                 "--port", str(settings.rasa_port),
                 "--endpoints", "endpoints.yml",
@@ -41,7 +43,7 @@ def _services(settings: Settings, model: Path) -> list[Service]:
                 # Rasa's INFO and DEBUG logs may carry message texts: warnings and errors only.
                 "--quiet",
             ],
-            env,
+            {**env, **settings.rasa_server_environment()},
         ),  # fmt: skip
         Service("gateway", [sys.executable, "-m", "bot"], env),
     ]

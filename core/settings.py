@@ -64,8 +64,10 @@ class Settings:
     handoff_sla_seconds: int = 60
     rasa_port: int = 5005
     action_port: int = 5055
-    # Loopback by default: Rasa and the action server are never exposed to the internet.
+    # Loopback by default: Rasa, the action server and the gateway's internal API are never exposed
+    # to the internet (a private address when the action server runs on another machine).
     internal_host: str = "127.0.0.1"
+    internal_port: int = 8081
     max_text_chars: int = 2000
     rate_limit_messages: int = 12
     rate_limit_seconds: int = 10
@@ -110,15 +112,31 @@ class Settings:
 
     @property
     def gateway_internal_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The gateway's internal API, on its own listener (never the public port)."""
+        host = "127.0.0.1" if self.internal_host in ("0.0.0.0", "::") else self.internal_host
+        return f"http://{host}:{self.internal_port}"
 
-    @property
-    def internal_token(self) -> str:
-        """Bearer token for the gateway's internal API (actions → gateway), derived from the secret."""
+    def _token(self, purpose: bytes) -> str:
+        """A bearer token for one internal hop, derived from the secret: one leaked opens no other."""
         import hashlib
         import hmac
 
-        return hmac.new(self.secret, b"maak-internal-api", hashlib.sha256).hexdigest()
+        return hmac.new(self.secret, purpose, hashlib.sha256).hexdigest()
+
+    @property
+    def internal_token(self) -> str:
+        """The action server's token for the gateway's internal API."""
+        return self._token(b"maak-internal-api")
+
+    @property
+    def rasa_token(self) -> str:
+        """The gateway's token for Rasa's HTTP API (parse, tracker events)."""
+        return self._token(b"maak-rasa-api")
+
+    @property
+    def action_token(self) -> str:
+        """Rasa's token for the action server."""
+        return self._token(b"maak-action-server")
 
     def rasa_environment(self) -> dict[str, str]:
         """Environment variables that `endpoints.yml` reads, for the Rasa and action processes."""
@@ -131,9 +149,16 @@ class Settings:
             "MAAK_REDIS_PORT": str((redis.port or 6379) if redis else 6379),
             "MAAK_REDIS_DB": str(self.redis_db),
             "MAAK_REDIS_PASSWORD": (redis.password or "") if redis else "",
-            "MAAK_GATEWAY_URL": self.gateway_internal_url,
-            "MAAK_INTERNAL_TOKEN": self.internal_token,
+            "MAAK_ACTION_TOKEN": self.action_token,
         }
+
+    def action_server_environment(self) -> dict[str, str]:
+        """What the action server needs beyond `rasa_environment`: the way to the gateway."""
+        return {"MAAK_GATEWAY_URL": self.gateway_internal_url, "MAAK_INTERNAL_TOKEN": self.internal_token}
+
+    def rasa_server_environment(self) -> dict[str, str]:
+        """What Rasa needs beyond `rasa_environment`: its API's token, read at start, never on a command line."""
+        return {"MAAK_RASA_TOKEN": self.rasa_token}
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -237,6 +262,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_messages=_int(env, "MAAK_RATE_LIMIT_MESSAGES", 12, 1),
         rate_limit_seconds=_int(env, "MAAK_RATE_LIMIT_SECONDS", 10, 1),
         rasa_port=_int(env, "MAAK_RASA_PORT", 5005, 1),
+        internal_host=env.get("MAAK_INTERNAL_HOST") or "127.0.0.1",
+        internal_port=_int(env, "MAAK_INTERNAL_PORT", 8081, 1),
         action_port=_int(env, "MAAK_ACTION_PORT", 5055, 1),
         whatsapp=_whatsapp(env),
         telegram=_telegram(env),

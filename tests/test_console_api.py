@@ -54,14 +54,15 @@ class Gateway:
         payload = {"conversation_id": self.conv(chat), "priority": priority, "lang": "fr", "danger": priority == "urgent",
                    "category": "danger", "summary": "il me menace, j'ai peur", **body}
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{self.url}/internal/handoff", json=payload, headers=headers) as response:
+            async with http.post(f"{self.settings.gateway_internal_url}/internal/handoff", json=payload,
+                                 headers=headers) as response:
                 assert response.status == 200
                 return await response.json()
 
     async def intake_done(self, chat: ChatClient) -> None:
         headers = {"Authorization": f"Bearer {self.settings.internal_token}"}
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{self.url}/internal/conversations/{self.conv(chat)}/case",
+            async with http.post(f"{self.settings.gateway_internal_url}/internal/conversations/{self.conv(chat)}/case",
                                  json={"intake_done": True}, headers=headers) as response:
                 assert response.status == 200
 
@@ -85,6 +86,7 @@ async def gateway(request, tmp_path, monkeypatch) -> AsyncIterator[Gateway]:
                 "MAAK_VAR_DIR": str(tmp_path / "var"),
                 "MAAK_PORT": str(free_port()),
                 "MAAK_RASA_PORT": rasa_url.rsplit(":", 1)[1],
+                "MAAK_INTERNAL_PORT": str(free_port()),
                 "MAAK_SECRET": "console-test-secret",
                 "MAAK_DATA_KEY": "console-test-key",
                 "MAAK_HANDOFF_SLA_SECONDS": "2",
@@ -204,6 +206,25 @@ async def test_logins_are_rate_limited_even_with_the_right_password(gateway):
         # Another counsellor is not locked out by it.
         async with http.post(login, json={"username": "amina", "password": PASSWORD}) as response:
             assert response.status == 200
+
+
+async def test_the_internal_api_is_on_its_own_listener_and_needs_its_token(gateway):
+    body = {"conversation_id": "c" * 64, "priority": "urgent", "danger": True, "summary": "forged"}
+    async with aiohttp.ClientSession() as http:
+        # Not on the public port, even with the right token.
+        token = {"Authorization": f"Bearer {gateway.settings.internal_token}"}
+        async with http.post(f"{gateway.url}/internal/handoff", json=body, headers=token) as response:
+            assert response.status == 404
+        internal = gateway.settings.gateway_internal_url
+        assert internal.startswith("http://127.0.0.1:") and internal != gateway.url
+        # On its own, without the token or with another hop's, nothing is opened.
+        for headers in ({}, {"Authorization": f"Bearer {gateway.settings.rasa_token}"}, {"Authorization": "Bearer "}):
+            async with http.post(f"{internal}/internal/handoff", json=body, headers=headers) as response:
+                assert response.status == 401
+        async with http.post(f"{internal}/internal/handoff", data=b"x" * 100_000,
+                             headers={**token, "Content-Type": "application/json"}) as response:
+            assert response.status == 413
+    assert gateway.store.open_case_for("c" * 64) is None
 
 
 async def test_the_api_needs_a_session_and_changes_need_the_csrf_token(gateway):

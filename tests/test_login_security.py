@@ -38,6 +38,7 @@ async def gateway(request, tmp_path) -> AsyncIterator[str]:
             "MAAK_VAR_DIR": str(tmp_path / "var"),
             "MAAK_PORT": str(free_port()),
             "MAAK_RASA_PORT": rasa_url.rsplit(":", 1)[1],
+            "MAAK_INTERNAL_PORT": str(free_port()),
             "MAAK_SECRET": "login-test-secret",
             "MAAK_DATA_KEY": "login-test-key",
             "MAAK_TRUSTED_PROXIES": "127.0.0.1",

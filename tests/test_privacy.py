@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from pathlib import Path
 
 from core.logs import EventFormatter
 from tools.clients import ChatClient
@@ -36,10 +37,49 @@ def test_a_failing_action_request_is_not_echoed_back(stack):
 
     url = f"http://127.0.0.1:{stack.settings.action_port}/webhook"
     body = {"next_action": "action_emergency_numbers", "sender_id": "x", "tracker": "zebracorn-7734", "domain": {}}
-    answer = requests.post(url, json=body, timeout=10)
+    answer = requests.post(url, json=body, timeout=10,
+                           headers={"Authorization": f"Bearer {stack.settings.action_token}"})
     assert answer.status_code == 500
     assert "zebracorn" not in answer.text
     assert "zebracorn" not in stack.log()
+
+
+def test_the_action_server_answers_rasa_only(stack):
+    import requests
+
+    # A forged call from another process on the machine: the handoff action would open a case.
+    url = f"http://127.0.0.1:{stack.settings.action_port}/webhook"
+    body = {"next_action": "action_request_handoff", "sender_id": "forged", "domain": {},
+            "tracker": {"sender_id": "forged", "slots": {}, "latest_message": {"text": "zebracorn-7736"},
+                        "events": [], "paused": False, "latest_event_time": None, "active_loop": {}}}
+    for headers in ({}, {"Authorization": f"Bearer {stack.settings.internal_token}"}):
+        assert requests.post(url, json=body, headers=headers, timeout=10).status_code == 401
+    assert requests.get(f"http://127.0.0.1:{stack.settings.action_port}/health", timeout=10).status_code == 200
+
+
+def test_no_secret_is_on_any_command_line(stack):
+    # `ps` shows every process's arguments to every account on the machine.
+    settings = stack.settings
+    secrets_ = [settings.internal_token, settings.rasa_token, settings.action_token,
+                settings.secret.decode(), settings.data_key.decode()]
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue  # a process that ended meanwhile
+    ours = [line for line in lines if f"--port {settings.rasa_port}" in line or "actions.server" in line]
+    assert ours, "the stack's processes were not found"
+    assert [line for line in lines for secret in secrets_ if secret and secret in line] == []
+    # Rasa's API still wants its token: the gateway's parse calls carry it, a stranger's do not.
+    import requests
+
+    parse = f"http://127.0.0.1:{settings.rasa_port}/model/parse"
+    assert requests.post(parse, json={"text": "salam"}, timeout=30).status_code == 401
+    assert requests.post(parse, params={"token": settings.internal_token}, json={"text": "salam"},
+                         timeout=30).status_code == 401
+    assert requests.post(parse, params={"token": settings.rasa_token}, json={"text": "salam"},
+                         timeout=30).status_code == 200
 
 
 async def test_what_maak_keeps_on_disk_is_readable_by_its_own_user_only(stack):

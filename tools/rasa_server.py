@@ -4,6 +4,8 @@
   and its error events include the message and the traceback's local variables. That
   configuration is replaced by `core.logs.silence_rasa_structlog`: warnings and errors still
   reach the log, as an event name and an exception type.
+- The HTTP API's token is read from `MAAK_RASA_TOKEN` and given to Rasa's `--auth-token` inside
+  the process, so that it is never on the command line (which `ps` shows to every account).
 - Each action server reply is checked against Rasa's response schema, as before, but with the
   validator built once: Rasa's own check rebuilds and re-checks the schema on every call
   (≈ 50 ms of CPU, twice per urgent turn), which made an urgent turn wait behind others under load.
@@ -12,6 +14,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from typing import Any, Dict, Optional
 
 from core.logs import silence_dependency_deprecations, silence_rasa_structlog
@@ -57,6 +61,9 @@ def main() -> None:
 
     rasa_common._filter_warnings = filter_warnings
     _validate_action_results_with_one_validator()
+    token = os.environ.pop("MAAK_RASA_TOKEN", "")
+    if token:
+        sys.argv += ["--auth-token", token]
     rasa_main.main()
 
 

@@ -67,6 +67,7 @@ def environment(var_dir: Path, overrides: Mapping[str, str] | None = None) -> di
         MAAK_PORT=str(free_port()),
         MAAK_RASA_PORT=str(free_port()),
         MAAK_ACTION_PORT=str(free_port()),
+        MAAK_INTERNAL_PORT=str(free_port()),
         MAAK_VAR_DIR=str(var_dir),
         MAAK_SECRET=secrets.token_urlsafe(32),
         MAAK_DATA_KEY=secrets.token_urlsafe(32),
