@@ -16,21 +16,19 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
 
-from bot.app import STORE, create_app
+from bot.app import STORE
 from core.privacy import conversation_id
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from core.store import Store, contacts, utcnow
 from handoff import callback
 from handoff.accounts import AccountError, add_user, remove_user
 from handoff.callback import callback_windows
 from handoff.console import hub
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.support.expect import said_text
 from tests.support.fakes import FakeRasa, FakeTelegram, serve
+from tests.support.gateway import BACKENDS, served_gateway
 from tools.clients import ChatClient, ConsoleClient, texts
-from tools.stack import free_port
 
 PASSWORD = "correct horse battery"
 TOKEN = "123456:TEST-TOKEN"
@@ -67,13 +65,7 @@ class Gateway:
                 assert response.status == 200
 
 
-def _clean(url: str) -> None:
-    store = Store(url)
-    store.drop_schema()
-    store.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql+redis"])
+@pytest.fixture(params=BACKENDS)
 async def gateway(request, tmp_path, monkeypatch) -> AsyncIterator[Gateway]:
     # Consoles and callback times checked often, so that what they trigger happens within the test's patience.
     monkeypatch.setattr(hub, "PRESENCE_EVERY_SECONDS", 0.5)
@@ -83,10 +75,6 @@ async def gateway(request, tmp_path, monkeypatch) -> AsyncIterator[Gateway]:
         async for telegram_url in serve(telegram.app()):
             rasa.url, telegram.url = rasa_url, telegram_url
             env = {
-                "MAAK_VAR_DIR": str(tmp_path / "var"),
-                "MAAK_PORT": str(free_port()),
-                "MAAK_RASA_PORT": rasa_url.rsplit(":", 1)[1],
-                "MAAK_INTERNAL_PORT": str(free_port()),
                 "MAAK_SECRET": "console-test-secret",
                 "MAAK_DATA_KEY": "console-test-key",
                 "MAAK_HANDOFF_SLA_SECONDS": "2",
@@ -95,22 +83,12 @@ async def gateway(request, tmp_path, monkeypatch) -> AsyncIterator[Gateway]:
                 "TELEGRAM_API_BASE": telegram.base_url,
                 "TELEGRAM_ONCALL_CHAT_IDS": ",".join(ONCALL),
             }
-            if request.param != "sqlite":
-                env.update(DATABASE_URL=TEST_DATABASE_URL, REDIS_URL=TEST_REDIS_URL)
-                _clean(TEST_DATABASE_URL)
-            settings = load_settings(env)
-            app = create_app(settings)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", settings.port).start()
-            store = app[STORE]
-            for name, role in (("amina", "counsellor"), ("salma", "counsellor"), ("nadia", "supervisor"),
-                               ("partner1", "partner")):
-                await store.run(add_user, store, name, role, PASSWORD)
-            try:
-                yield Gateway(f"http://127.0.0.1:{settings.port}", settings, store, rasa, telegram)
-            finally:
-                await runner.cleanup()
+            async with served_gateway(tmp_path / "var", request.param, rasa_url, env) as (url, settings, app):
+                store = app[STORE]
+                for name, role in (("amina", "counsellor"), ("salma", "counsellor"), ("nadia", "supervisor"),
+                                   ("partner1", "partner")):
+                    await store.run(add_user, store, name, role, PASSWORD)
+                yield Gateway(url, settings, store, rasa, telegram)
 
 
 async def _her_texts(chat: ChatClient, start: int, count: int, timeout: float = 10) -> list[str]:

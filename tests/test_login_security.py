@@ -14,53 +14,27 @@ from typing import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from bot.app import STORE, create_app
+from bot.app import STORE
 from core.proxies import client_address, parse_networks
-from core.settings import load_settings
-from core.store import Store
 from handoff.accounts import add_user
 from handoff.console import auth
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.support.fakes import FakeRasa, serve
-from tools.stack import free_port
+from tests.support.gateway import BACKENDS, served_gateway
 
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(params=["sqlite", "postgresql+redis"])
+@pytest.fixture(params=BACKENDS)
 async def gateway(request, tmp_path) -> AsyncIterator[str]:
-    rasa = FakeRasa()
-    async for rasa_url in serve(rasa.app()):
-        env = {
-            "MAAK_VAR_DIR": str(tmp_path / "var"),
-            "MAAK_PORT": str(free_port()),
-            "MAAK_RASA_PORT": rasa_url.rsplit(":", 1)[1],
-            "MAAK_INTERNAL_PORT": str(free_port()),
-            "MAAK_SECRET": "login-test-secret",
-            "MAAK_DATA_KEY": "login-test-key",
-            "MAAK_TRUSTED_PROXIES": "127.0.0.1",
-            "MAAK_PUBLIC_URL": "https://maak.example",
-        }
-        if request.param != "sqlite":
-            env.update(DATABASE_URL=TEST_DATABASE_URL, REDIS_URL=TEST_REDIS_URL)
-            store = Store(TEST_DATABASE_URL)
-            store.drop_schema()
-            store.dispose()
-        settings = load_settings(env)
-        app = create_app(settings)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", settings.port).start()
-        store = app[STORE]
-        for name in ("amina", "salma"):
-            await store.run(add_user, store, name, "counsellor", PASSWORD)
-        try:
-            yield f"http://127.0.0.1:{settings.port}/api/auth/login"
-        finally:
-            await runner.cleanup()
+    env = {"MAAK_TRUSTED_PROXIES": "127.0.0.1", "MAAK_PUBLIC_URL": "https://maak.example"}
+    async for rasa_url in serve(FakeRasa().app()):
+        async with served_gateway(tmp_path / "var", request.param, rasa_url, env) as (url, _, app):
+            store = app[STORE]
+            for name in ("amina", "salma"):
+                await store.run(add_user, store, name, "counsellor", PASSWORD)
+            yield f"{url}/api/auth/login"
 
 
 async def _login(http: aiohttp.ClientSession, url: str, name: str, password: str, sender: str | None = None,
