@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from core.settings import PROJECT_ROOT, Settings, SettingsError, keep_files_private, load_settings, write_private
+from core.settings import PROJECT_ROOT, Settings, SettingsError, keep_files_private, load_settings
 from core.store import Store
 from handoff.accounts import ROLES, AccountError, add_user, new_password, remove_user
 from tools.model_cli import add_model_commands
@@ -49,25 +49,33 @@ def _services(settings: Settings, model: Path) -> list[Service]:
     ]
 
 
-def _demo_login(settings: Settings) -> tuple[str, str] | None:
-    """On the embedded defaults, a demo counsellor account made once, so the console can be tried."""
+# An older Maak kept the demo password here; it is shown one last time, then removed.
+_OLD_DEMO_FILE = "demo-login.txt"
+
+
+def demo_login(settings: Settings) -> tuple[str, str | None] | None:
+    """On the embedded defaults, a demo counsellor account made at the first start, so the console
+    can be tried: its name, and its password the one time it is made (it is kept nowhere)."""
     if settings.database_url:
         return None
-    path = settings.var_dir / "demo-login.txt"
-    if path.exists():
-        username, password = path.read_text().split()[:2]
+    old = settings.var_dir / _OLD_DEMO_FILE
+    if old.exists():
+        username, password = old.read_text().split()[:2]
+        old.unlink()
         return username, password
     store = Store(settings.store_url)
-    store.migrate()
-    username, password = "demo", new_password()
-    if store.get_user(username) is None:
-        add_user(store, username, "counsellor", password)
-        write_private(path, f"{username} {password}\n".encode())
-    store.dispose()
-    return (username, password) if path.exists() else None
+    try:
+        store.migrate()
+        if store.get_user("demo") is not None:
+            return "demo", None
+        password = new_password()
+        add_user(store, "demo", "counsellor", password)
+        return "demo", password
+    finally:
+        store.dispose()
 
 
-async def _announce_when_ready(settings: Settings, login: tuple[str, str] | None) -> None:
+async def _announce_when_ready(settings: Settings, login: tuple[str, str | None] | None) -> None:
     import aiohttp
 
     from tools.supervisor import say
@@ -83,8 +91,11 @@ async def _announce_when_ready(settings: Settings, login: tuple[str, str] | None
                 pass
             await asyncio.sleep(1)
     say(f"ready — the chat: {url}/chat")
-    if login:
-        say(f"demo counsellor account: {login[0]} / {login[1]}")
+    if login and login[1]:
+        say(f"demo counsellor account: {login[0]} / {login[1]} — shown this once and kept nowhere: note it now")
+    elif login:
+        say(f"demo counsellor account: {login[0]} (password shown at the first start; for a new one: "
+            f".venv/bin/maak user remove {login[0]}, then start again)")
     say("Ctrl-C stops everything")
 
 
@@ -125,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_data_files()
     settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     model = ensure_model_from_gateway(_rasa_python(settings), settings.models_dir)
-    login = _demo_login(settings)
+    login = demo_login(settings)
     supervisor = Supervisor(_services(settings, model))
     asyncio.run(supervisor.run(lambda: _announce_when_ready(settings, login)))
     return 0

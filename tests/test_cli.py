@@ -7,13 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from cli.main import demo_login
 from core.settings import PROJECT_ROOT, SettingsError, load_settings, write_private
 from core.store import Store
+from handoff.accounts import check_password
 
 # Each test runs `maak` as a process.
 pytestmark = pytest.mark.stack
@@ -108,10 +111,34 @@ def test_keys_are_generated_once_with_a_warning(tmp_path: Path, caplog):
 
 
 def test_a_private_file_is_never_overwritten(tmp_path: Path):
-    write_private(tmp_path / "demo-login.txt", b"demo secret\n")
+    write_private(tmp_path / "secret.key", b"first key\n")
     with pytest.raises(FileExistsError):
-        write_private(tmp_path / "demo-login.txt", b"other\n")
-    assert (tmp_path / "demo-login.txt").read_bytes() == b"demo secret\n"
+        write_private(tmp_path / "secret.key", b"other\n")
+    assert (tmp_path / "secret.key").read_bytes() == b"first key\n"
+
+
+def test_the_demo_password_is_shown_once_and_kept_nowhere(tmp_path: Path):
+    settings = load_settings({"MAAK_VAR_DIR": str(tmp_path / "var"), "MAAK_SECRET": "s", "MAAK_DATA_KEY": "k"})
+    settings.var_dir.mkdir(mode=0o700)
+    name, password = demo_login(settings)
+    assert name == "demo" and password
+    store = Store(settings.store_url)
+    try:
+        assert check_password(store, "demo", password) is not None
+    finally:
+        store.dispose()
+    assert demo_login(settings) == ("demo", None)  # the next start knows the account, not its password
+    kept = b"".join(path.read_bytes() for path in settings.var_dir.rglob("*") if path.is_file())
+    assert password.encode() not in kept
+    # On PostgreSQL (a real deployment), no demo account at all.
+    assert demo_login(replace(settings, database_url="postgresql://nowhere/none")) is None
+
+
+def test_a_demo_password_kept_by_an_older_maak_is_shown_one_last_time_and_removed(tmp_path: Path):
+    settings = load_settings({"MAAK_VAR_DIR": str(tmp_path), "MAAK_SECRET": "s", "MAAK_DATA_KEY": "k"})
+    write_private(tmp_path / "demo-login.txt", b"demo old-password\n")
+    assert demo_login(settings) == ("demo", "old-password")
+    assert not (tmp_path / "demo-login.txt").exists()
 
 
 def test_run_refuses_a_broken_data_file_and_names_it(tmp_path: Path):

@@ -3,6 +3,8 @@ replies, and the woman receives it in the web chat — the real Maak, Rasa and a
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import expect
 
@@ -22,7 +24,8 @@ def _newest_case(stack) -> dict:
 
 
 async def test_a_counsellor_sees_an_urgent_case_appear_replies_and_she_receives_it(stack):
-    username, password = (stack.settings.var_dir / "demo-login.txt").read_text().split()[:2]
+    # The demo account `maak run` printed at its start, as the operator reads it in her terminal.
+    username, password = re.search(r"demo counsellor account: (\S+) / (\S+)", stack.log()).groups()
     conv = conversation("fr")
     async with chromium_page(locale="fr-FR") as console, chromium_page(viewport={"width": 360, "height": 740}) as her:
         await console.goto(f"{stack.url}/console")
