@@ -198,7 +198,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         texts=texts,
         outbox=outbox,
         notices=notices,
-        dedupe=Dedupe(app[REDIS]),
+        dedupe=Dedupe(settings.secret, app[REDIS]),
         limiter=RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds, app[REDIS]),
         max_text_chars=settings.max_text_chars,
     )

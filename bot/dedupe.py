@@ -7,6 +7,8 @@ is handled rather than dropped: a rare duplicate is better than a lost message.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from collections import OrderedDict
@@ -25,12 +27,14 @@ LOCAL_CAPACITY = 100_000
 class Dedupe:
     """`first_time(channel, message_id)` is True once per message id."""
 
-    def __init__(self, redis: aioredis.Redis | None = None) -> None:
+    def __init__(self, secret: bytes, redis: aioredis.Redis | None = None) -> None:
+        self._secret = secret
         self._redis = redis
         self._local: OrderedDict[str, float] = OrderedDict()
 
     async def first_time(self, channel: str, message_id: str) -> bool:
-        key = seen_message(channel, message_id)
+        digest = hmac.new(self._secret, message_id.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
+        key = seen_message(channel, digest)
         if self._redis is not None:
             try:
                 return bool(await self._redis.set(key, b"1", nx=True, ex=REMEMBER_SECONDS))

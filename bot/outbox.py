@@ -1,4 +1,5 @@
-"""Everything sent to her, by the bot or by a counsellor, goes out here, on the channel she used."""
+"""Everything sent to her, by the bot or by a counsellor, goes out here, on the channel she used
+(and what a channel keeps about her address is erased through here when she asks)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ class Outbox:
                 error = str(exc) or type(exc).__name__
         logger.error("delivery failed: %s", error, extra={"event": "delivery_failed", "channel": channel_name})
         return error
+
+    async def forget(self, channel_name: str, address: str) -> None:
+        """She asked to be forgotten: her channel erases what it keeps about her address too."""
+        channel = self._channels.get(channel_name)
+        if channel is not None:
+            await channel.forget(address)
 
     async def send_to(self, conversation_id: str, reply: OutboundMessage | str) -> str | None:
         """Send to a conversation through its contact; a reason if it cannot be reached."""

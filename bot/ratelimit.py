@@ -44,6 +44,16 @@ class RateLimiter:
             _, count, ttl_ms = await pipe.execute()
         return int(count), max(ttl_ms, 0) / 1000
 
+    async def forget(self, key: str) -> None:
+        """She asked to be forgotten: her window's count goes too."""
+        self._local.pop(key, None)
+        if self._redis is not None:
+            try:
+                await self._redis.delete(rate_window(key))
+            except (RedisError, OSError):
+                logger.warning("Redis unreachable: a rate window is left to expire",
+                               extra={"event": "ratelimit_local"})
+
     def _hit_here(self, key: str) -> tuple[int, float]:
         now = time.monotonic()
         if len(self._local) > 10_000:

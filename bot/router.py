@@ -233,7 +233,7 @@ class Router:
             if case and reply.text:
                 await self._queue.append(case, "bot", reply.text)
         if forget:
-            await self._forget(conv, case)
+            await self._forget(conv, message, case)
 
     async def _relay(
         self, conv: str, message: InboundMessage, case: Case, text: str, lang: str, wanted: str | None,
@@ -249,7 +249,7 @@ class Router:
         """
         if wanted == "forget_me":
             await self._say(message, self._texts.get("forgotten", lang))
-            await self._forget(conv, case)
+            await self._forget(conv, message, case)
             return
         await self._queue.append(case, "user", text)
         if wanted == "stop":
@@ -275,9 +275,12 @@ class Router:
             return await self._queue.update(case.id, callback_window=NONE)
         return case
 
-    async def _forget(self, conv: str, case: Case | None) -> None:
-        """Erase the conversation; a counsellor's console drops her case at once."""
+    async def _forget(self, conv: str, message: InboundMessage, case: Case | None) -> None:
+        """Erase the conversation, and what her channel and the rate limit keep in Redis; a
+        counsellor's console drops her case at once."""
         await self._store.run(self._eraser.erase, conv)
+        await self._outbox.forget(message.channel, message.sender)
+        await self._limiter.forget(conv)
         if case is not None:
             await self._queue.erased(case)
 

@@ -86,6 +86,9 @@ class Channel(ABC):
     async def close(self) -> None:
         """Close what `start` opened."""
 
+    async def forget(self, address: str) -> None:
+        """She asked to be forgotten: erase what the channel keeps about `address` (menus, message ids)."""
+
     async def send(self, address: str, message: OutboundMessage) -> None:
         """Deliver one message to `address`, enforcing the rules shared by every channel.
 

@@ -212,6 +212,9 @@ class TelegramChannel(Channel):
             await request.shutdown()
         self._bot, self._requests = None, ()
 
+    async def forget(self, address: str) -> None:
+        await self._messages.take(address)
+
     # Inbound
 
     async def _webhook(self, request: web.Request) -> web.Response:

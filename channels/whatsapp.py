@@ -383,6 +383,9 @@ class WhatsAppChannel(Channel):
             await self._session.close()
             self._session = None
 
+    async def forget(self, address: str) -> None:
+        await self._numbered.forget(address)
+
     # Inbound
 
     async def _verify(self, request: web.Request) -> web.Response:

@@ -16,9 +16,9 @@ def socketio_channel(db: int) -> str:
     return f"maak:{db}:socketio"
 
 
-def seen_message(channel: str, message_id: str) -> str:
-    """A platform message id already handled (expires after a day)."""
-    return f"maak:seen:{channel}:{message_id[:200]}"
+def seen_message(channel: str, digest: str) -> str:
+    """A platform message already handled, by an HMAC of its id (a WhatsApp id holds her number); a day."""
+    return f"maak:seen:{channel}:{digest}"
 
 
 def rate_window(conversation_id: str) -> str:

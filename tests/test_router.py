@@ -34,9 +34,13 @@ class RecordingChannel(Channel):
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, OutboundMessage]] = []
+        self.forgotten: list[str] = []
 
     async def _send(self, address: str, message: OutboundMessage) -> None:
         self.sent.append((address, message))
+
+    async def forget(self, address: str) -> None:
+        self.forgotten.append(address)
 
     def texts(self) -> list[str]:
         return [m.text for _, m in self.sent if m.text]
@@ -76,7 +80,7 @@ async def setup(tmp_path, fake_rasa):
             texts=default_texts(),
             outbox=outbox,
             notices=notices,
-            dedupe=Dedupe(),
+            dedupe=Dedupe(SECRET),
             limiter=RateLimiter(12, 2),
             max_text_chars=2000,
             urgent_wait=1.0,
@@ -212,6 +216,7 @@ async def test_stop_and_forget_work_during_a_handoff(setup):
     assert {"maak": "quick_exit"} in [m.custom for _, m in channel.sent]
     await router.handle(message("/forget"))
     assert store.open_case_for(conv()) is None and store.get_contact(conv()) is None
+    assert channel.forgotten == ["session-1"]  # and what her channel kept about her address
     assert rasa.received == []
 
 
