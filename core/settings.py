@@ -157,8 +157,9 @@ class Settings:
         return {"MAAK_GATEWAY_URL": self.gateway_internal_url, "MAAK_INTERNAL_TOKEN": self.internal_token}
 
     def rasa_server_environment(self) -> dict[str, str]:
-        """What Rasa needs beyond `rasa_environment`: its API's token, read at start, never on a command line."""
-        return {"MAAK_RASA_TOKEN": self.rasa_token}
+        """What Rasa needs beyond `rasa_environment`: its API's token (read at start, never on a
+        command line) and the data key its tracker store encrypts with."""
+        return {"MAAK_RASA_TOKEN": self.rasa_token, "MAAK_DATA_KEY": self.data_key.decode()}
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:

@@ -82,6 +82,17 @@ def test_no_secret_is_on_any_command_line(stack):
                          timeout=30).status_code == 200
 
 
+async def test_her_words_are_nowhere_in_clear_on_disk(stack):
+    canary = "zebracorn-7742 rajli kaydrebni daba"
+    async with ChatClient(stack.url) as chat:
+        assert await chat.say(canary)
+    raw = b"".join(path.read_bytes() for path in stack.settings.var_dir.rglob("*") if path.is_file())
+    trackers = [path for path in stack.settings.var_dir.rglob("rasa-tracker*") if path.is_file()]
+    assert trackers and any(path.stat().st_size > 0 for path in trackers)
+    assert b"zebracorn" not in raw
+    assert b"immediate_danger" not in raw and b"utter_urgent_ack" not in raw
+
+
 async def test_what_maak_keeps_on_disk_is_readable_by_its_own_user_only(stack):
     # The embedded database and Rasa's tracker store hold her words, var/ holds keys: another
     # account on the machine must not read them, whatever umask the operator's shell has.

@@ -46,6 +46,18 @@ async def test_an_urgent_conversation_on_postgres_and_redis(pg_stack):
         store.dispose()
 
 
+async def test_her_words_are_nowhere_in_clear_in_the_database(pg_stack):
+    canary = "zebracorn-7741 rajli kaydrebni daba"
+    async with ChatClient(pg_stack.url) as chat:
+        replies = await chat.say(canary)
+        assert replies, "no reply"
+        conv_id = conversation_id(pg_stack.settings.secret, "webchat", chat.session_id)
+    dump = subprocess.run(["pg_dump", "--data-only", TEST_DATABASE_URL], capture_output=True, check=True).stdout
+    assert conv_id.encode() in dump  # Rasa's tracker and the case are there, under her pseudonym...
+    assert b"zebracorn" not in dump  # ...and her words, in any table, only encrypted
+    assert b"immediate_danger" not in dump and b"utter_urgent_ack" not in dump  # nor what the bot read or did
+
+
 def _wait_for_health(url: str, ok: bool, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
