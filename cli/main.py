@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -182,6 +183,29 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from core.key_rotation import rotate
+    from core.privacy import Cipher
+    from core.store import create_store_engine
+
+    settings = load_settings()
+    store = Store(settings.store_url)
+    store.migrate()
+    tracker = store.engine if settings.tracker_url == settings.store_url else create_store_engine(settings.tracker_url)
+    try:
+        result = rotate(store.engine, tracker, Cipher(settings.data_key))
+    finally:
+        if tracker is not store.engine:
+            tracker.dispose()
+        store.dispose()
+    print(json.dumps({"rewritten": result.rewritten, "unreadable": result.unreadable}))
+    if any(result.unreadable.values()):
+        print("maak: some stored texts could not be decrypted with any key of MAAK_DATA_KEY: keep the old key "
+              "until they are found", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _change_accounts(change: Callable[[Store], None], done: str) -> int:
     """Run one account change on the configured store; exit code 2 with the reason if refused."""
     store = Store(load_settings().store_url)
@@ -294,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     user_remove.set_defaults(func=cmd_user_remove)
     user_list = user.add_parser("list", help="the accounts: name, role, when a console of theirs was last open")
     user_list.set_defaults(func=cmd_user_list)
+
+    keys = commands.add_parser("keys", help="the data key").add_subparsers(dest="keys_command", required=True)
+    keys_rotate = keys.add_parser(
+        "rotate", help="re-encrypt everything stored with the first key of MAAK_DATA_KEY (online; JSON counts)"
+    )
+    keys_rotate.set_defaults(func=cmd_keys_rotate)
     return parser
 
 
