@@ -1,6 +1,8 @@
 """Erasure ("forget me") and the retention purge of inactive conversations.
 
-Both erase the same things: her contact, her cases and their messages, and her Rasa tracker.
+Both erase the same things: her contact, her cases and their messages, and her Rasa tracker. The
+purge also finds conversations no contact leads to — cases opened without one, trackers of
+conversations that never reached the gateway's store — once they are as old.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from core.store import Store, create_store_engine
+from core.store import Store, create_store_engine, utcnow
 
 logger = logging.getLogger(__name__)
 
 # Rasa's SQLTrackerStore keeps every conversation event in this table, keyed by sender_id.
-_TRACKER_EVENTS = sa.table("events", sa.column("sender_id"))
+_TRACKER_EVENTS = sa.table("events", sa.column("sender_id"), sa.column("timestamp"))
 
 
 class Eraser:
@@ -39,12 +41,30 @@ class Eraser:
 
     def purge_inactive(self, days: int) -> int:
         """Erase every conversation inactive for `days`; returns how many."""
-        stale = self._store.inactive_conversations(timedelta(days=days))
+        within = timedelta(days=days)
+        stale = sorted(
+            set(self._store.inactive_conversations(within))
+            | set(self._store.orphan_conversations(within))
+            | self._orphan_trackers(within)
+        )
         for conversation_id in stale:
             self.erase(conversation_id)
         if stale:
             logger.info("retention purge erased %d conversations", len(stale), extra={"event": "retention"})
         return len(stale)
+
+    def _orphan_trackers(self, within: timedelta) -> set[str]:
+        """Senders of Rasa's tracker with no contact and no event for `within`."""
+        cutoff = (utcnow() - within).timestamp()
+        last_event = sa.func.max(_TRACKER_EVENTS.c.timestamp)
+        try:
+            with self._tracker.connect() as conn:
+                quiet = set(conn.execute(
+                    sa.select(_TRACKER_EVENTS.c.sender_id).group_by(_TRACKER_EVENTS.c.sender_id).having(last_event < cutoff)
+                ).scalars())
+        except (OperationalError, ProgrammingError):
+            return set()  # no tracker table yet
+        return quiet - self._store.contact_ids() if quiet else set()
 
     def dispose(self) -> None:
         if self._tracker is not self._store.engine:

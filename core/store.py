@@ -307,6 +307,29 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(contacts.c.conversation_id).where(contacts.c.last_seen_at < cutoff)).scalars())
 
+    def orphan_conversations(self, older_than: timedelta) -> list[str]:
+        """Conversations with cases but no contact (opened without one, or left by a failure),
+        untouched for `older_than`: retention would never reach them through a contact."""
+        cutoff = utcnow() - older_than
+        recent_cases = sa.select(cases.c.conversation_id).where(cases.c.updated_at >= cutoff)
+        recent_messages = (
+            sa.select(cases.c.conversation_id)
+            .join(case_messages, case_messages.c.case_id == cases.c.id)
+            .where(case_messages.c.created_at >= cutoff)
+        )
+        query = sa.select(cases.c.conversation_id).distinct().where(
+            cases.c.conversation_id.not_in(sa.select(contacts.c.conversation_id)),
+            cases.c.conversation_id.not_in(recent_cases),
+            cases.c.conversation_id.not_in(recent_messages),
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def contact_ids(self) -> set[str]:
+        """Every conversation that has a contact."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(contacts.c.conversation_id)).scalars())
+
     # -- cases ------------------------------------------------------------------------------
     def open_case_for(self, conversation_id: str) -> dict[str, Any] | None:
         """Her case that is not closed yet, if any."""

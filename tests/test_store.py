@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from bot.retention import Eraser
 from core.privacy import Cipher
 from core.settings import PROJECT_ROOT, load_settings
-from core.store import VERSION_TABLE, Store, cases, contacts, metadata, migration_config, utcnow
+from core.store import VERSION_TABLE, Store, case_messages, cases, contacts, metadata, migration_config, utcnow
 from handoff.cases import UNREADABLE, Case, CaseNotFound, CaseQueue, InvalidTransition
 from tests.conftest import TEST_DATABASE_URL
 from tools.training import rasa_process_environment
@@ -143,6 +143,36 @@ def test_forget_and_retention_erase_contact_cases_and_tracker(store: Store):
     finally:
         with store.engine.begin() as conn:
             conn.execute(sa.delete(events).where(events.c.sender_id.in_(["old-conv", "new-conv"])))
+
+
+def test_retention_also_reaches_conversations_without_a_contact(store: Store):
+    events = create_rasa_tracker_table(store.url)
+    old = utcnow() - timedelta(days=40)
+    cipher = Cipher(b"k")
+    # A case opened with no contact (the internal API's "api" channel), untouched for 40 days...
+    orphan = store.insert_case(conversation_id="orphan-conv", channel="api", priority="normal")
+    store.add_case_message(orphan["id"], "user", cipher.encrypt("texte"))
+    # ...one like it still in use...
+    recent = store.insert_case(conversation_id="recent-orphan", channel="api", priority="normal")
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(cases).where(cases.c.id == orphan["id"]).values(updated_at=old))
+        conn.execute(sa.update(case_messages).where(case_messages.c.case_id == orphan["id"]).values(created_at=old))
+        # ...and Rasa trackers of conversations that never reached the gateway's store, old and new.
+        conn.execute(sa.insert(events).values(sender_id="tracker-only", type_name="user", timestamp=old.timestamp(),
+                                              data="{}"))
+        conn.execute(sa.insert(events).values(sender_id="tracker-now", type_name="user",
+                                              timestamp=utcnow().timestamp(), data="{}"))
+    eraser = Eraser(store, store.url)
+    try:
+        assert eraser.purge_inactive(days=30) == 2
+        assert store.get_case(orphan["id"]) is None and store.get_case(recent["id"]) is not None
+        with store.engine.connect() as conn:
+            left = set(conn.execute(sa.select(events.c.sender_id).where(
+                events.c.sender_id.in_(["tracker-only", "tracker-now"]))).scalars())
+        assert left == {"tracker-now"}
+    finally:
+        with store.engine.begin() as conn:
+            conn.execute(sa.delete(events).where(events.c.sender_id.in_(["tracker-only", "tracker-now"])))
 
 
 async def test_ten_concurrent_claims_one_wins(queue: CaseQueue, store: Store):
