@@ -290,6 +290,8 @@ async def test_every_view_of_a_case_is_audited_and_her_words_are_need_to_know(ga
         assert code == 403
     views = [(a["actor"], a["action"]) for a in gateway.store.audit_entries(case_id)]
     assert ("salma", "view") in views
+    # Her words shown in each live feed are audited too, once per feed however many events follow.
+    assert views.count(("amina", "feed")) == 1 and views.count(("salma", "feed")) == 1
 
 
 async def test_no_answer_of_the_api_stays_in_a_browser_cache(gateway):

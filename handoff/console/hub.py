@@ -2,7 +2,9 @@
 
 A connected console also marks its counsellor online (in the database, so every replica knows),
 which decides whether a woman asking for a counsellor hears that nobody is online right now.
-A console's feed ends with its session: logged out, expired, or its account removed.
+A console's feed ends with its session: logged out, expired, or its account removed. The first
+time a feed shows a counsellor her words on a case (a queued case's summary, a message), it is
+written to the audit log, as a view of the case through the API is.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class ConsoleHub:
         self._store = store
         self._still_valid = still_valid
         self._sockets: dict[web.WebSocketResponse, Session] = {}
+        # The cases whose texts each feed has shown, so that each is audited once per feed.
+        self._shown: dict[web.WebSocketResponse, set[int]] = {}
         bus.subscribe(self.broadcast)
 
     async def online_usernames(self) -> set[str]:
@@ -50,7 +54,26 @@ class ConsoleHub:
             try:
                 await ws.send_str(json.dumps(visible, ensure_ascii=False))
             except (ConnectionError, RuntimeError):
-                self._sockets.pop(ws, None)
+                self._forget(ws)
+                continue
+            await self._audit_shown(ws, session, visible)
+
+    async def _audit_shown(self, ws: web.WebSocketResponse, session: Session, shown: Event) -> None:
+        case = shown.get("case")
+        if not isinstance(case, dict) or not (case.get("summary") or shown.get("type") == "message"):
+            return
+        seen = self._shown.setdefault(ws, set())
+        if case["id"] in seen:
+            return
+        seen.add(case["id"])
+        try:
+            await self._store.run(self._store.add_audit, session.username, "feed", case["id"])
+        except Exception:
+            logger.exception("feed view not audited", extra={"event": "audit_failed"})
+
+    def _forget(self, ws: web.WebSocketResponse) -> None:
+        self._sockets.pop(ws, None)
+        self._shown.pop(ws, None)
 
     async def keep_presence(self) -> None:
         """Until cancelled: end the feeds whose session has ended, refresh the online mark of the others."""
@@ -79,7 +102,7 @@ class ConsoleHub:
 
     async def _close(self, ws: web.WebSocketResponse) -> None:
         # Out of the list first: not one more event reaches a session that has ended.
-        self._sockets.pop(ws, None)
+        self._forget(ws)
         logger.info("console feed ended with its session", extra={"event": "console_session_ended"})
         await ws.close(code=SESSION_ENDED, message=b"session ended")
 
@@ -106,7 +129,7 @@ class ConsoleHub:
                 if kind == "ping":
                     await ws.send_json({"type": "pong"})
         finally:
-            self._sockets.pop(ws, None)
+            self._forget(ws)
             if session.username not in {s.username for s in self._sockets.values()}:
                 # Offline at once, so that nobody is told a counsellor is coming when none is there.
                 # (A console of hers on another replica marks her online again within seconds.)
