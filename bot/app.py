@@ -104,7 +104,7 @@ def _channels(
 ) -> list[Channel]:
     """The web chat always; WhatsApp and Telegram when their settings are all there."""
     channels: list[Channel] = [
-        WebChatChannel(on_message, on_resume, redis_url=settings.redis_url,
+        WebChatChannel(settings.secret, on_message, on_resume, redis_url=settings.redis_url,
                        redis_channel=socketio_channel(settings.redis_db))
     ]
     if settings.whatsapp is not None:

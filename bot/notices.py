@@ -11,15 +11,22 @@ each piece of news once, whatever the number of gateways.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Awaitable, Callable, Collection
 
 from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
 from bot.texts import Texts
+from core.store import utcnow
 from handoff.cases import UNREADABLE, Case, CaseEvent, CaseQueue
 from handoff.oncall import OnCall
 
 logger = logging.getLogger(__name__)
+
+# A page that comes back gets what it missed of her open case, or of one closed this recently: the
+# page holds its session id in memory only, so a return later than this is not hers coming back.
+REPLAY_AFTER_CLOSE = timedelta(hours=1)
+REPLAY_AT_MOST = 50
 
 
 class CaseNotices:
@@ -71,17 +78,18 @@ class CaseNotices:
     async def resend_missed(self, conv: str, seen: int) -> None:
         """Her page came back after a drop: send again the counsellor messages after the last it showed.
 
-        Her latest case, even closed: a counsellor's last words before closing are often the next steps.
+        Her latest case, even closed for a little while (`REPLAY_AFTER_CLOSE`): a counsellor's
+        last words before closing are often the next steps. At most `REPLAY_AT_MOST` messages.
         """
         case = await self._queue.last_case_for(conv)
-        if case is None:
+        if case is None or (case.closed_at is not None and utcnow() - case.closed_at > REPLAY_AFTER_CLOSE):
             return
-        written = [m for m in await self._queue.messages(case.id) if m["author"] == "counsellor"]
-        missed = [m for m in written if m["id"] > seen and m["text"] != UNREADABLE]
+        written, earlier = await self._queue.counsellor_messages_after(case.id, seen, REPLAY_AT_MOST)
+        missed = [m for m in written if m["text"] != UNREADABLE]
         if not missed:
             return
         # The notices around them carry no number; what she missed of them follows from the messages.
-        if written[0]["id"] > seen:
+        if not earlier:
             await self._tell(conv, case, "handoff_joined")
         for message in missed:
             if await self._outbox.send_counsellor(conv, message["text"], message["id"]) is not None:

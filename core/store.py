@@ -512,6 +512,18 @@ class Store:
             ).mappings()
             return [dict(r) for r in rows]
 
+    def counsellor_messages_after(self, case_id: int, after: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """A case's counsellor messages with an id above `after` (at most `limit`, oldest first),
+        and whether she had one at or below it."""
+        written = sa.and_(case_messages.c.case_id == case_id, case_messages.c.author == "counsellor")
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(case_messages).where(written, case_messages.c.id > after).order_by(case_messages.c.id)
+                .limit(limit)
+            ).mappings()
+            earlier = conn.execute(sa.select(case_messages.c.id).where(written, case_messages.c.id <= after).limit(1))
+            return [dict(r) for r in rows], earlier.first() is not None
+
     # -- accounts and audit -----------------------------------------------------------------
     def add_user(self, username: str, role: str, password_hash: str) -> None:
         with self.engine.begin() as conn:

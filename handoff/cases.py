@@ -284,6 +284,14 @@ class CaseQueue:
         rows = await self._store.run(self._store.list_cases, status, 100 if status == "closed" else 500)
         return [Case(**row) for row in rows]
 
+    async def counsellor_messages_after(
+        self, case_id: int, after: int, limit: int
+    ) -> tuple[builtins.list[dict[str, Any]], bool]:
+        """What counsellors wrote on the case after message `after` (at most `limit`), and
+        whether they had written before it."""
+        rows, earlier = await self._store.run(self._store.counsellor_messages_after, case_id, after, limit)
+        return [self.public_message(row) for row in rows], earlier
+
     async def messages(self, case_id: int) -> builtins.list[dict[str, Any]]:
         rows = await self._store.run(self._store.case_messages, case_id)
         return [self.public_message(row) for row in rows]

@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import logging
 import tracemalloc
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import AsyncIterator
@@ -18,9 +19,11 @@ import pytest
 import sqlalchemy as sa
 
 from bot.app import STORE
+from bot.notices import REPLAY_AFTER_CLOSE
+from channels.webchat.socket import SessionIds
 from core.privacy import conversation_id
 from core.settings import Settings
-from core.store import Store, contacts, utcnow
+from core.store import Store, cases, contacts, utcnow
 from handoff import callback
 from handoff.accounts import AccountError, add_user, remove_user
 from handoff.callback import callback_windows
@@ -400,6 +403,38 @@ async def test_what_a_counsellor_wrote_while_her_phone_was_offline_reaches_her_o
             await chat.sio.emit("session_request", {"session_id": chat.session_id, "seen": seen})
         await asyncio.sleep(0.5)
         assert len(chat.received) == start + 3
+
+
+async def test_the_replay_is_hers_alone_and_ends_soon_after_the_case_closes(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        await console.claim(case_id)
+        await console.write(case_id, "Je suis là.")
+        await _her_texts(chat, 0, 3)
+        # Her session id is the server's, not the one her client proposed.
+        assert SessionIds(gateway.settings.secret).issued(chat.session_id)
+        altered = chat.session_id[:-1] + ("A" if chat.session_id[-1] != "A" else "B")
+        for forged in (uuid.uuid4().hex, "a" * 46, altered):
+            # Someone with a made-up or altered id gets a new conversation, and nothing of hers.
+            stranger = ChatClient(gateway.url)
+            stranger.session_id = forged
+            async with stranger:
+                await stranger.sio.emit("session_request", {"session_id": forged, "seen": 0})
+                await asyncio.sleep(0.5)
+                assert stranger.received == [] and stranger.session_id != forged
+        await console.close(case_id)
+        with gateway.store.engine.begin() as conn:
+            conn.execute(sa.update(cases).where(cases.c.id == case_id)
+                         .values(closed_at=utcnow() - REPLAY_AFTER_CLOSE - timedelta(minutes=1)))
+        # Past the window after closing, even her own id replays nothing: it is not her page coming back.
+        late = ChatClient(gateway.url)
+        late.session_id = chat.session_id
+        async with late:
+            assert late.session_id == chat.session_id
+            await late.sio.emit("session_request", {"session_id": chat.session_id, "seen": 0})
+            await asyncio.sleep(0.5)
+            assert late.received == []
 
 
 async def test_offline_when_the_counsellor_joined_she_is_told_so_on_return(gateway):

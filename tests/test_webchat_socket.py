@@ -7,13 +7,22 @@ import asyncio
 import requests
 import socketio
 
+from channels.webchat.socket import SessionIds
 from tests.support.expect import said_text
 from tools.clients import ChatClient, texts
 
 
-async def test_session_request_is_confirmed_with_the_same_id(stack):
+async def test_a_session_is_confirmed_with_an_id_the_server_issued_and_kept_on_return(stack):
     async with ChatClient(stack.url) as chat:
+        proposed = chat.session_id
         assert chat.sio.connected
+    # The client's own id is replaced by the server's (rasa-webchat and the page adopt it)...
+    assert chat.session_id != proposed and SessionIds(stack.settings.secret).issued(chat.session_id)
+    # ...which a page coming back keeps.
+    again = ChatClient(stack.url)
+    again.session_id = chat.session_id
+    async with again:
+        assert again.session_id == chat.session_id
 
 
 async def test_the_widget_opening_event_is_not_a_message(stack):

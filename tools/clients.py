@@ -51,7 +51,10 @@ class ChatClient:
             request["seen"] = self.seen
         await self.sio.emit("session_request", request)
 
-    async def _on_confirm(self, _data: Any) -> None:
+    async def _on_confirm(self, data: Any) -> None:
+        # The server's id is hers from now on (an id it did not issue is replaced), as on the page.
+        if isinstance(data, str) and data:
+            self.session_id = data
         self.confirmations += 1
         self._confirmed.set()
 

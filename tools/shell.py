@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import uuid
 from typing import Any
 
 import socketio
@@ -30,8 +29,8 @@ async def shell(url: str) -> int:
     except socketio.exceptions.ConnectionError:
         print(f"maak: nothing answers at {url}; start Maak with `maak run` first", file=sys.stderr)
         return 2
-    session_id = uuid.uuid4().hex
-    await client.emit("session_request", {"session_id": session_id})
+    # A new conversation: the server issues its id and keeps it bound to this socket.
+    await client.emit("session_request", {})
     print("Write to Maak (a number picks a button; Ctrl-D leaves).")
     loop = asyncio.get_running_loop()
     while True:
@@ -42,7 +41,7 @@ async def shell(url: str) -> int:
         if text.isdigit() and 0 < int(text) <= len(buttons):
             text = buttons[int(text) - 1]["payload"]
         replied.clear()
-        await client.emit("user_uttered", {"message": text, "session_id": session_id})
+        await client.emit("user_uttered", {"message": text})
         try:
             await asyncio.wait_for(replied.wait(), timeout=30)
             await asyncio.sleep(0.3)  # the rest of a multi-message reply

@@ -4,16 +4,25 @@
 widgets and mobile SDKs connect unchanged. With Redis, every gateway replica can reach every
 socket (python-socketio's Redis manager), so a counsellor on one replica reaches her on another.
 
+Session ids are the server's: random, signed with the secret (`SessionIds`). A page or widget
+that asks with an id the server did not issue gets a fresh one in `session_confirm` (rasa-webchat
+and Maak's page adopt it), so nobody reaches a conversation by guessing or copying a made-up id.
+
 A message sent while her phone is offline reaches no socket. A counsellor's message carries its
 `seq`; when the page comes back it says the last `seq` it showed (`session_request {session_id,
-seen}`) and `on_resume` sends her what she missed.
+seen}`) and `on_resume` sends her what she missed — for an id the server issued, at most every
+few seconds.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import re
-import uuid
+import secrets
+import time
 from typing import Any, Awaitable, Callable
 
 import socketio
@@ -23,7 +32,9 @@ from channels.base import Channel, InboundMessage, OnMessage, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_URLSAFE = re.compile(r"^[A-Za-z0-9_-]+$")
+# A page asks again for what it missed at most this often (each ask reads her case).
+RESUME_EVERY_SECONDS = 2.0
 # Large enough for a long message in any script, small enough that a flood cannot exhaust memory.
 MAX_PACKET_BYTES = 64 * 1024
 MAX_SEQ = 2**63 - 1
@@ -39,6 +50,29 @@ def _page_metadata(data: dict[str, Any]) -> dict[str, Any]:
     return {"lang": lang} if isinstance(lang, str) and len(lang) <= 16 else {}
 
 
+class SessionIds:
+    """Web-chat session ids: 24 random characters, then 22 of an HMAC of them with the secret."""
+
+    RANDOM, SIGNATURE = 24, 22
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def new(self) -> str:
+        random = secrets.token_urlsafe(18)
+        return random + self._sign(random)
+
+    def issued(self, value: Any) -> bool:
+        """True for an id this server (or a replica with the same secret) issued."""
+        if not isinstance(value, str) or len(value) != self.RANDOM + self.SIGNATURE or not _URLSAFE.match(value):
+            return False
+        return hmac.compare_digest(value[self.RANDOM:], self._sign(value[:self.RANDOM]))
+
+    def _sign(self, random: str) -> str:
+        digest = hmac.new(self._secret, b"webchat-session:" + random.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+
 class WebChatChannel(Channel):
     """Socket.IO server for the web chat page and Rasa-compatible widgets."""
 
@@ -46,14 +80,17 @@ class WebChatChannel(Channel):
 
     def __init__(
         self,
+        secret: bytes,
         on_message: OnMessage,
         on_resume: OnResume | None = None,
         redis_url: str | None = None,
         redis_channel: str = "socketio",
     ) -> None:
         manager = socketio.AsyncRedisManager(redis_url, channel=redis_channel) if redis_url else None
+        self._ids = SessionIds(secret)
         self._on_message = on_message
         self._on_resume = on_resume
+        self._resumed: dict[str, float] = {}
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=manager,
@@ -74,16 +111,30 @@ class WebChatChannel(Channel):
 
     async def _session_request(self, sid: str, data: Any = None) -> None:
         requested = data.get("session_id") if isinstance(data, dict) else None
-        session_id = requested if isinstance(requested, str) and _SESSION_ID.match(requested) else uuid.uuid4().hex
-        await self._bind(sid, session_id)
-        await self.sio.emit("session_confirm", session_id, room=sid)
+        session_id = await self._confirm(sid, requested)
         seen = data.get("seen") if isinstance(data, dict) and session_id == requested else None
         # Only a page coming back to its own conversation says `seen`; a new page or widget does not.
-        if self._on_resume is not None and type(seen) is int and 0 <= seen <= MAX_SEQ:
+        if self._on_resume is not None and type(seen) is int and 0 <= seen <= MAX_SEQ and self._may_resume(session_id):
             try:
                 await self._on_resume(session_id, seen)
             except Exception:  # she is connected either way; what is missed stays on her case
                 logger.exception("resending missed messages failed", extra={"event": "resume_failed"})
+
+    async def _confirm(self, sid: str, requested: Any) -> str:
+        """Bind the socket to the id asked for if the server issued it, else to a new one; say which."""
+        session_id = requested if self._ids.issued(requested) else self._ids.new()
+        await self._bind(sid, session_id)
+        await self.sio.emit("session_confirm", session_id, room=sid)
+        return str(session_id)
+
+    def _may_resume(self, session_id: str) -> bool:
+        now = time.monotonic()
+        if len(self._resumed) > 10_000:
+            self._resumed = {k: t for k, t in self._resumed.items() if now - t < RESUME_EVERY_SECONDS}
+        if now - self._resumed.get(session_id, -RESUME_EVERY_SECONDS) < RESUME_EVERY_SECONDS:
+            return False
+        self._resumed[session_id] = now
+        return True
 
     async def _bind(self, sid: str, session_id: str) -> None:
         await self.sio.save_session(sid, {"session_id": session_id})
@@ -93,11 +144,7 @@ class WebChatChannel(Channel):
         session = await self.sio.get_session(sid)
         if session.get("session_id"):
             return str(session["session_id"])
-        requested = data.get("session_id")
-        session_id = requested if isinstance(requested, str) and _SESSION_ID.match(requested) else uuid.uuid4().hex
-        await self._bind(sid, session_id)
-        await self.sio.emit("session_confirm", session_id, room=sid)
-        return session_id
+        return await self._confirm(sid, data.get("session_id"))
 
     async def _user_uttered(self, sid: str, data: Any = None) -> None:
         if not isinstance(data, dict):
