@@ -145,7 +145,7 @@ class Router:
         text = clean_text(message.text)
         case = await self._queue.open_case(conv, channel=message.channel, priority="normal", category="unanswered")
         if text:
-            await self._queue.append(case, "user", text)
+            await self._queue.keep(case, "user", text)
 
     async def _handle(self, conv: str, message: InboundMessage) -> None:
         text = clean_text(message.text)
@@ -193,7 +193,7 @@ class Router:
                               numbers_due=danger_alone, self_harm=decision.self_harm)
             return
         if case:
-            await self._queue.append(case, "user", text)
+            await self._queue.keep(case, "user", text)
 
         try:
             # The language goes along so that an ambiguous "ok" keeps the conversation's language.
@@ -222,7 +222,7 @@ class Router:
             # A handoff during this turn opened her case: the counsellor's chat starts with this message.
             case = await self._queue.open_case_for(conv)
             if case:
-                await self._queue.append(case, "user", text)
+                await self._queue.keep(case, "user", text)
         forget = False
         for reply in replies:
             control = (reply.custom or {}).get("maak")
@@ -231,7 +231,7 @@ class Router:
                 continue
             await self._say(message, reply)
             if case and reply.text:
-                await self._queue.append(case, "bot", reply.text)
+                await self._queue.keep(case, "bot", reply.text)
         if forget:
             await self._forget(conv, message, case)
 
@@ -251,7 +251,7 @@ class Router:
             await self._say(message, self._texts.get("forgotten", lang))
             await self._forget(conv, message, case)
             return
-        await self._queue.append(case, "user", text)
+        await self._queue.keep(case, "user", text)
         if wanted == "stop":
             await self._say(message, self._texts.get("stopped", lang))
             await self._say(message, OutboundMessage(custom=QUICK_EXIT))
@@ -302,7 +302,7 @@ class Router:
                 summary="" if already_kept else text,
             )
             if text and not already_kept:
-                await self._queue.append(case, "user", text)
+                await self._queue.keep(case, "user", text)
         except Exception:
             logger.exception("could not keep a message for a human", extra={"event": "keep_failed"})
         await self._say(message, self._texts.get("urgent_fallback" if urgent else "unavailable_kept", lang,

@@ -487,8 +487,17 @@ class Store:
             ).scalar_one()
         return int(ahead) + 1
 
-    def add_case_message(self, case_id: int, author: str, text_enc: str, counsellor: str | None = None) -> dict[str, Any]:
+    def add_case_message(
+        self, case_id: int, author: str, text_enc: str, counsellor: str | None = None, keep_at_most: int | None = None
+    ) -> dict[str, Any] | None:
+        """Store one message; with `keep_at_most`, None (nothing stored) when the case already
+        holds that many messages other than counsellors'."""
         with self.engine.begin() as conn:
+            if keep_at_most is not None:
+                held = conn.execute(sa.select(sa.func.count()).where(
+                    case_messages.c.case_id == case_id, case_messages.c.author != "counsellor")).scalar_one()
+                if held >= keep_at_most:
+                    return None
             message_id = _new_id(conn.execute(
                 sa.insert(case_messages).values(
                     case_id=case_id, author=author, text_enc=text_enc, counsellor=counsellor, created_at=utcnow()
@@ -505,12 +514,14 @@ class Store:
             row = conn.execute(sa.select(case_messages).where(case_messages.c.id == message_id)).mappings().first()
         return dict(row) if row else None
 
-    def case_messages(self, case_id: int) -> list[dict[str, Any]]:
+    def case_messages(self, case_id: int, before: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """A case's messages, oldest first: all, or the `limit` newest with an id below `before`."""
+        query = sa.select(case_messages).where(case_messages.c.case_id == case_id)
+        if before is not None:
+            query = query.where(case_messages.c.id < before)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(case_messages).where(case_messages.c.case_id == case_id).order_by(case_messages.c.id)
-            ).mappings()
-            return [dict(r) for r in rows]
+            rows = [dict(r) for r in conn.execute(query.order_by(case_messages.c.id.desc()).limit(limit)).mappings()]
+        return rows[::-1]
 
     def counsellor_messages_after(self, case_id: int, after: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
         """A case's counsellor messages with an id above `after` (at most `limit`, oldest first),

@@ -21,6 +21,10 @@ from handoff.bus import LocalBus
 logger = logging.getLogger(__name__)
 
 PRIORITIES = {"urgent": 0, "high": 1, "normal": 2}
+# Caps far above anything a person writes (WhatsApp and Telegram stop at 4,096 characters a
+# message), so that a flood cannot fill the store or a counsellor's console.
+MAX_STORED_CHARS = 10_000
+MAX_CASE_MESSAGES = 5_000
 TRANSITIONS = {
     "queued": {"claimed", "closed"},
     "claimed": {"queued", "claimed", "closed"},  # transfer to the queue or to a colleague
@@ -292,21 +296,38 @@ class CaseQueue:
         rows, earlier = await self._store.run(self._store.counsellor_messages_after, case_id, after, limit)
         return [self.public_message(row) for row in rows], earlier
 
-    async def messages(self, case_id: int) -> builtins.list[dict[str, Any]]:
-        rows = await self._store.run(self._store.case_messages, case_id)
+    async def messages(
+        self, case_id: int, before: int | None = None, limit: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """The case's messages as the console shows them, oldest first: all, or the `limit` newest before `before`."""
+        rows = await self._store.run(self._store.case_messages, case_id, before, limit)
         return [self.public_message(row) for row in rows]
 
     async def position(self, case: Case) -> int:
         return await self._store.run(self._store.queue_position, case.id, case.priority, PRIORITIES)
 
     async def append(self, case: Case, author: str, text: str, counsellor: str | None = None) -> dict[str, Any]:
-        """Add one message to the case and tell the consoles; returns it as the console shows it."""
+        """Add a counsellor's message to the case and tell the consoles; returns it as the console shows it."""
         row = await self._store.run(
-            self._store.add_case_message, case.id, author, self._cipher.encrypt(text), counsellor
+            self._store.add_case_message, case.id, author, self._cipher.encrypt(text[:MAX_STORED_CHARS]), counsellor
         )
+        if row is None:  # only `keep` sets a cap
+            raise RuntimeError("a message with no cap was not stored")
         message = self.public_message(row)
         await self._emit("message", case, "message", message)
         return message
+
+    async def keep(self, case: Case, author: str, text: str) -> None:
+        """Add her message or the bot's to the case and tell the consoles; past `MAX_CASE_MESSAGES`
+        of them on one case (a flood, not a person) no more are kept."""
+        row = await self._store.run(
+            self._store.add_case_message, case.id, author, self._cipher.encrypt(text[:MAX_STORED_CHARS]), None,
+            MAX_CASE_MESSAGES,
+        )
+        if row is None:
+            logger.warning("case full: message not kept", extra={"event": "case_full", "case_id": case.id})
+            return
+        await self._emit("message", case, "message", self.public_message(row))
 
     async def delivery_failed(self, case: Case, message: dict[str, Any], error: str) -> dict[str, Any]:
         """Record that a message could not reach her, and show it on every console."""

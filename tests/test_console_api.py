@@ -21,13 +21,14 @@ import sqlalchemy as sa
 from bot.app import STORE
 from bot.notices import REPLAY_AFTER_CLOSE
 from channels.webchat.socket import SessionIds
-from core.privacy import conversation_id
+from core.privacy import Cipher, conversation_id
 from core.settings import Settings
 from core.store import Store, cases, contacts, utcnow
 from handoff import callback
 from handoff.accounts import AccountError, add_user, remove_user
 from handoff.callback import callback_windows
 from handoff.console import hub
+from handoff.console.api import MESSAGES_PAGE
 from tests.support.expect import said_text
 from tests.support.fakes import FakeRasa, FakeTelegram, serve
 from tests.support.gateway import BACKENDS, served_gateway
@@ -295,6 +296,25 @@ async def test_every_view_of_a_case_is_audited_and_her_words_are_need_to_know(ga
     assert ("salma", "view") in views
     # Her words shown in each live feed are audited too, once per feed however many events follow.
     assert views.count(("amina", "feed")) == 1 and views.count(("salma", "feed")) == 1
+
+
+async def test_a_long_case_comes_a_page_at_a_time(gateway):
+    async with ConsoleClient(gateway.url, "amina", PASSWORD) as amina, ChatClient(gateway.url) as chat:
+        await chat.say("bonjour")
+        case_id = (await gateway.handoff(chat))["case_id"]
+        case = await gateway.store.run(gateway.store.get_case, case_id)
+        for i in range(MESSAGES_PAGE + 4):
+            await gateway.store.run(gateway.store.add_case_message, case["id"], "user", Cipher(b"console-test-key")
+                                    .encrypt(f"message {i}"))
+        code, newest = await amina.call("GET", f"/api/cases/{case_id}")
+        assert code == 200 and len(newest["messages"]) == MESSAGES_PAGE and newest["more"]
+        assert newest["messages"][-1]["text"] == f"message {MESSAGES_PAGE + 3}"
+        code, older = await amina.call("GET", f"/api/cases/{case_id}?before={newest['messages'][0]['id']}")
+        assert code == 200 and not older["more"]
+        texts_ = [m["text"] for m in older["messages"] + newest["messages"]]
+        assert texts_[-(MESSAGES_PAGE + 4):] == [f"message {i}" for i in range(MESSAGES_PAGE + 4)]
+        for bad in ("before=abc", "before=-1", "before=0", "limit=x", "before=²"):
+            assert (await amina.call("GET", f"/api/cases/{case_id}?{bad}"))[0] == 400
 
 
 async def test_no_answer_of_the_api_stays_in_a_browser_cache(gateway):

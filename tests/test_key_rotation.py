@@ -56,7 +56,7 @@ async def test_after_a_rotation_the_new_key_alone_reads_everything(stored):
     queue = CaseQueue(store, old)
     store.touch_contact("conv-1", "whatsapp", old.encrypt("212612345678"), "ary")
     case = await queue.open_case("conv-1", channel="whatsapp", priority="urgent", summary="zebracorn-7752 ghadi yqtlni")
-    await queue.append(case, "user", "zebracorn-7753 3afak")
+    await queue.keep(case, "user", "zebracorn-7753 3afak")
     with tracker.begin() as conn:
         conn.execute(sa.text("INSERT INTO events (id, sender_id, data) VALUES (1, 'conv-1', :a), (2, 'conv-1', :b)"),
                      {"a": old.encrypt(EVENT), "b": EVENT})  # the second, written before encryption

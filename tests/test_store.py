@@ -18,6 +18,7 @@ from bot.retention import Eraser
 from core.privacy import Cipher
 from core.settings import PROJECT_ROOT, load_settings
 from core.store import VERSION_TABLE, Store, case_messages, cases, contacts, metadata, migration_config, utcnow
+from handoff import cases as cases_module
 from handoff.cases import UNREADABLE, Case, CaseNotFound, CaseQueue, InvalidTransition
 from tests.conftest import TEST_DATABASE_URL
 from tools.training import rasa_process_environment
@@ -95,7 +96,7 @@ async def test_texts_are_encrypted_at_rest_and_the_console_hears_everything(queu
 
     queue.subscribe(listener)
     case = await queue.open_case("conv-e", channel="webchat", priority="urgent", summary="il a un couteau")
-    await queue.append(case, "user", "il a un couteau")
+    await queue.keep(case, "user", "il a un couteau")
     await queue.update(case.id, region="CST", safe_to_chat="no")
     with store.engine.connect() as conn:
         raw = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM maak_case_messages")) for v in row)
@@ -173,6 +174,17 @@ def test_retention_also_reaches_conversations_without_a_contact(store: Store):
     finally:
         with store.engine.begin() as conn:
             conn.execute(sa.delete(events).where(events.c.sender_id.in_(["tracker-only", "tracker-now"])))
+
+
+async def test_a_flooded_case_keeps_a_bounded_number_of_bounded_texts(queue: CaseQueue, store: Store, monkeypatch):
+    monkeypatch.setattr(cases_module, "MAX_CASE_MESSAGES", 3)
+    case = await queue.open_case("conv-flood", channel="webchat", priority="normal")
+    for i in range(5):
+        await queue.keep(case, "user", f"{i} " + "x" * 50_000)
+    await queue.append(case, "counsellor", "Je suis là.", counsellor="amina")  # hers always go
+    kept = await queue.messages(case.id)
+    assert [m["text"][:1] for m in kept] == ["0", "1", "2", "J"]
+    assert all(len(m["text"]) == cases_module.MAX_STORED_CHARS for m in kept[:3])
 
 
 async def test_ten_concurrent_claims_one_wins(queue: CaseQueue, store: Store):

@@ -33,6 +33,9 @@ from handoff.console.hub import ConsoleHub
 
 logger = logging.getLogger(__name__)
 
+# Messages of a case per answer, newest first; older ones with `?before=<id>`: a flooded case
+# must not cost one answer (and the counsellor's browser) hundreds of MB.
+MESSAGES_PAGE = 200
 OUTCOMES_FILE = Path(__file__).resolve().parent.parent / "outcomes.yml"
 MAX_MESSAGE_CHARS = 4000
 MAX_NOTE_CHARS = 2000
@@ -170,7 +173,21 @@ async def get_case(request: web.Request, session: Session) -> web.Response:
     if not may_read(session, case.status, case.claimed_by):
         raise json_error(403, "the case is held by another counsellor")
     await api.audit(session, "view", case.id)
-    return web.json_response({"case": api.queue.public(case), "messages": await api.queue.messages(case.id)})
+    before = _query_int(request, "before")
+    limit = min(_query_int(request, "limit") or MESSAGES_PAGE, MESSAGES_PAGE)
+    # One more than asked: whether older messages remain, without counting them all.
+    messages = await api.queue.messages(case.id, before, limit + 1)
+    return web.json_response({"case": api.queue.public(case), "messages": messages[-limit:],
+                              "more": len(messages) > limit})
+
+
+def _query_int(request: web.Request, key: str) -> int | None:
+    raw = request.query.get(key)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**62:
+        raise json_error(400, f"{key} must be a positive whole number")
+    return int(raw)
 
 
 @console_only(_sessions, changes=True)

@@ -25,6 +25,7 @@
   var openId = null;
   var openCase = null;
   var messages = [];
+  var olderRemain = false;  // the case has messages older than those loaded
   var unread = new Set();
   var fresh = new Set();        // urgent cases not looked at yet
   var ws = null;
@@ -405,7 +406,7 @@
 
   function show(id) {
     var seq = ++show.seq;
-    if (openId !== id) { messages = []; clear($("log")); }
+    if (openId !== id) { messages = []; olderRemain = false; clear($("log")); }
     openId = id;
     unread.delete(id);
     if (fresh.delete(id) && !fresh.size) { $("alert").hidden = true; }
@@ -417,6 +418,7 @@
       upsert(data.case);
       openCase = data.case;
       messages = (data.messages || []).slice().sort(byTime);
+      olderRemain = data.more === true;
       renderLog();
       renderQueue(); renderDetail();
     }).catch(function (e) {
@@ -524,9 +526,30 @@
     renderLog();
   }
 
+  function loadOlder() {
+    var id = openId, first = messages.length ? messages[0].id : null;
+    if (id === null || first === null) { return; }
+    api("GET", "/api/cases/" + encodeURIComponent(id) + "?before=" + encodeURIComponent(first)).then(function (data) {
+      if (openId !== id) { return; }
+      (data.messages || []).forEach(function (m) {
+        if (!messages.some(function (x) { return x.id === m.id; })) { messages.push(m); }
+      });
+      messages.sort(byTime);
+      olderRemain = data.more === true;
+      stick = false;
+      renderLog(true);
+    }).catch(failed);
+  }
+
   function renderLog(keepScroll) {
     var log = $("log"), top = log.scrollTop;
     clear(log);
+    if (olderRemain && messages.length) {
+      var older = node("button", "quiet older", t("older"));
+      older.type = "button";
+      older.addEventListener("click", loadOlder);
+      log.appendChild(older);
+    }
     messages.forEach(function (m) {
       var row = node("div", "msg msg-" + m.author + (m.delivery_error ? " is-undelivered" : ""));
       var head = node("p", "msg-head");
