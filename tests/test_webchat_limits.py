@@ -14,7 +14,10 @@ import zlib
 from typing import AsyncIterator
 
 import pytest
+from aiohttp import web
 
+from bot.app import CHANNELS
+from channels.base import OutboundMessage
 from channels.webchat.socket import MAX_PACKET_BYTES
 from tests.support.fakes import FakeRasa, serve
 from tests.support.gateway import served_gateway
@@ -24,10 +27,15 @@ MESSAGE_TOO_BIG = 1009
 
 
 @pytest.fixture
-async def gateway(tmp_path) -> AsyncIterator[str]:
+async def served(tmp_path) -> AsyncIterator[tuple[str, web.Application]]:
     async for rasa_url in serve(FakeRasa().app()):
-        async with served_gateway(tmp_path / "var", "sqlite", rasa_url) as (url, _, _):
-            yield url
+        async with served_gateway(tmp_path / "var", "sqlite", rasa_url) as (url, _, app):
+            yield url, app
+
+
+@pytest.fixture
+def gateway(served) -> str:
+    return served[0]
 
 
 async def _upgrade(url: str, deflate: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
@@ -120,3 +128,17 @@ async def test_a_compressed_frame_is_capped_by_what_it_inflates_to(gateway):
     assert code == MESSAGE_TOO_BIG
     assert peak < 20 * 1024 * 1024, f"{peak / 2**20:.0f} MB"
     await _still_chats(gateway)
+
+
+async def test_a_socket_that_asks_again_leaves_its_former_conversation(served):
+    url, app = served
+    webchat = app[CHANNELS]["webchat"]
+    async with ChatClient(url) as chat:
+        first = chat.session_id
+        await chat.sio.emit("session_request", {})  # a new conversation on the same socket
+        while chat.session_id == first:
+            await asyncio.sleep(0.05)
+        await webchat.send(first, OutboundMessage(text="to the conversation it left"))
+        await webchat.send(chat.session_id, OutboundMessage(text="to its conversation"))
+        await asyncio.sleep(0.5)
+        assert [m.get("text") for m in chat.received] == ["to its conversation"]

@@ -137,6 +137,11 @@ class WebChatChannel(Channel):
         return True
 
     async def _bind(self, sid: str, session_id: str) -> None:
+        """This socket speaks for `session_id` only: a room it was in before is left, so that one
+        socket asking again and again cannot collect rooms (and her replies) without end."""
+        previous = (await self.sio.get_session(sid)).get("session_id")
+        if previous and previous != session_id:
+            await self.sio.leave_room(sid, previous)
         await self.sio.save_session(sid, {"session_id": session_id})
         await self.sio.enter_room(sid, session_id)
 
