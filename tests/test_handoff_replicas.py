@@ -106,7 +106,9 @@ def replicas(model, tmp_path_factory) -> Iterator[Replicas]:
         b_port = free_port()
         b_log = (folder / "gateway-b.log").open("w")
         b_process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=PROJECT_ROOT, env={**a.env, "MAAK_PORT": str(b_port)},
+            # Its own ports: on one machine the two cannot share the internal API's either.
+            [sys.executable, "-m", "bot"], cwd=PROJECT_ROOT,
+            env={**a.env, "MAAK_PORT": str(b_port), "MAAK_INTERNAL_PORT": str(free_port())},
             stdout=b_log, stderr=subprocess.STDOUT,
         )
         b_url = f"http://127.0.0.1:{b_port}"
