@@ -13,8 +13,9 @@ from tools.clients import ChatClient, texts
 
 
 async def test_a_session_is_confirmed_with_an_id_the_server_issued_and_kept_on_return(stack):
-    async with ChatClient(stack.url) as chat:
-        proposed = chat.session_id
+    chat = ChatClient(stack.url)
+    proposed = chat.session_id
+    async with chat:
         assert chat.sio.connected
     # The client's own id is replaced by the server's (rasa-webchat and the page adopt it)...
     assert chat.session_id != proposed and SessionIds(stack.settings.secret).issued(chat.session_id)
