@@ -389,13 +389,19 @@ async def test_a_reply_that_cannot_be_delivered_is_kept_and_shown(gateway):
         assert detail["messages"][-1]["delivery_error"]
 
 
+async def _talking_with_her(gateway: Gateway, console: ConsoleClient, chat: ChatClient) -> int:
+    """She wrote, a counsellor took her case and said "Je suis là.", and she has it; the case id."""
+    await chat.say("bonjour")
+    case_id = (await gateway.handoff(chat))["case_id"]
+    await console.claim(case_id)
+    await console.write(case_id, "Je suis là.")
+    await _her_texts(chat, 0, 3)
+    return case_id
+
+
 async def test_what_a_counsellor_wrote_while_her_phone_was_offline_reaches_her_on_return(gateway):
     async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
-        await chat.say("bonjour")
-        case_id = (await gateway.handoff(chat))["case_id"]
-        await console.claim(case_id)
-        await console.write(case_id, "Je suis là.")
-        await _her_texts(chat, 0, 3)
+        case_id = await _talking_with_her(gateway, console, chat)
         assert "Je suis là." in texts(chat.received)
 
         await chat.sio.disconnect()  # her network drops
@@ -427,11 +433,7 @@ async def test_what_a_counsellor_wrote_while_her_phone_was_offline_reaches_her_o
 
 async def test_the_replay_is_hers_alone_and_ends_soon_after_the_case_closes(gateway):
     async with ConsoleClient(gateway.url, "amina", PASSWORD) as console, ChatClient(gateway.url) as chat:
-        await chat.say("bonjour")
-        case_id = (await gateway.handoff(chat))["case_id"]
-        await console.claim(case_id)
-        await console.write(case_id, "Je suis là.")
-        await _her_texts(chat, 0, 3)
+        case_id = await _talking_with_her(gateway, console, chat)
         # Her session id is the server's, not the one her client proposed.
         assert SessionIds(gateway.settings.secret).issued(chat.session_id)
         altered = chat.session_id[:-1] + ("A" if chat.session_id[-1] != "A" else "B")
