@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> web.Application:
     async def on_undelivered(seq: int, reason: str) -> None:
         await app[QUEUE].undelivered(seq, reason)
 
-    channels = _channels(settings, app[REDIS], on_message, on_resume, on_undelivered)
+    channels = _channels(settings, app[CIPHER], app[REDIS], on_message, on_resume, on_undelivered)
     for channel in channels:
         channel.attach(app)
     app[CHANNELS] = {channel.name: channel for channel in channels}
@@ -99,12 +99,12 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def _channels(
-    settings: Settings, redis: aioredis.Redis | None,
+    settings: Settings, cipher: Cipher, redis: aioredis.Redis | None,
     on_message: OnMessage, on_resume: OnResume, on_undelivered: OnUndelivered,
 ) -> list[Channel]:
     """The web chat always; WhatsApp and Telegram when their settings are all there."""
     channels: list[Channel] = [
-        WebChatChannel(settings.secret, on_message, on_resume, redis_url=settings.redis_url,
+        WebChatChannel(settings.secret, cipher, on_message, on_resume, redis_url=settings.redis_url,
                        redis_channel=socketio_channel(settings.redis_db))
     ]
     if settings.whatsapp is not None:

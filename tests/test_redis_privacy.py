@@ -3,11 +3,14 @@ nothing once she asks to be forgotten. On the real Redis of the tests."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import AsyncIterator
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 
 from bot.dedupe import Dedupe
 from bot.notices import CaseNotices
@@ -17,10 +20,11 @@ from bot.ratelimit import RateLimiter
 from bot.retention import Eraser
 from bot.router import Router
 from bot.texts import default_texts
-from channels.base import InboundMessage
+from channels.base import InboundMessage, OutboundMessage
 from channels.chat_messages import RedisChatMessages
 from channels.numbered_menus import RedisNumberedMenus
 from channels.telegram import TelegramChannel
+from channels.webchat import WebChatChannel
 from channels.whatsapp import WhatsAppChannel
 from core.privacy import Cipher, conversation_id
 from core.redis_keys import telegram_chat_messages, whatsapp_numbered_menus
@@ -30,6 +34,7 @@ from handoff.cases import CaseQueue
 from handoff.oncall import OnCall
 from tests.conftest import TEST_REDIS_URL
 from tests.support.fakes import FakeRasa, serve
+from tools.clients import ChatClient
 
 SECRET = b"redis-privacy-secret"
 HER_NUMBER, HER_CHAT = "212612345678", "987654321"
@@ -116,3 +121,43 @@ async def test_forget_me_leaves_nothing_of_hers_in_redis(redis, tmp_path, channe
     assert not [key for key in left if key.startswith(b"maak:rate:")]
     assert store.get_contact(conv) is None
     store.dispose()
+
+
+async def test_the_web_chat_between_replicas_crosses_redis_sealed(redis):
+    channel_name = f"maak:test:socketio:{uuid.uuid4().hex}"
+    cipher = Cipher(b"key")
+    replicas = [WebChatChannel(SECRET, cipher, _nothing, redis_url=TEST_REDIS_URL, redis_channel=channel_name)
+                for _ in range(2)]
+    apps = []
+    for replica in replicas:
+        app = web.Application()
+        replica.attach(app)
+        apps.append(app)
+    listener = redis.pubsub()
+    await listener.subscribe(channel_name)
+    crossed: list[bytes] = []
+
+    async def record() -> None:
+        async for message in listener.listen():
+            if message["type"] == "message":
+                crossed.append(message["data"])
+
+    recording = asyncio.create_task(record())
+    try:
+        async for her_gateway in serve(apps[0]):
+            async for _ in serve(apps[1]):
+                async with ChatClient(her_gateway) as chat:
+                    await asyncio.sleep(0.5)  # both replicas listening
+                    # A counsellor's words, sent by the other replica, reach her socket...
+                    await replicas[1].send(chat.session_id, OutboundMessage(text="zebracorn-7761 ana m3ak"))
+                    for _ in range(100):
+                        if chat.received:
+                            break
+                        await asyncio.sleep(0.05)
+                    assert [m.get("text") for m in chat.received] == ["zebracorn-7761 ana m3ak"]
+                    # ...and what crossed Redis says neither the words nor her session id.
+                    assert crossed
+                    assert not [m for m in crossed if b"zebracorn" in m or chat.session_id.encode() in m]
+    finally:
+        recording.cancel()
+        await listener.aclose()

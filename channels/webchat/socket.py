@@ -2,7 +2,8 @@
 
 `session_request` → `session_confirm`, `user_uttered` → `bot_uttered`, so existing Rasa web-chat
 widgets and mobile SDKs connect unchanged. With Redis, every gateway replica can reach every
-socket (python-socketio's Redis manager), so a counsellor on one replica reaches her on another.
+socket (python-socketio's Redis manager), so a counsellor on one replica reaches her on another;
+what crosses Redis is sealed with the data key (`SealedJson`), as the console's events are.
 
 Session ids are the server's: random, signed with the secret (`SessionIds`). A page or widget
 that asks with an id the server did not issue gets a fresh one in `session_confirm` (rasa-webchat
@@ -19,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -29,6 +31,7 @@ import socketio
 from aiohttp import web
 
 from channels.base import Channel, InboundMessage, OnMessage, OutboundMessage
+from core.privacy import Cipher
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,36 @@ def _page_metadata(data: dict[str, Any]) -> dict[str, Any]:
     metadata = data.get("metadata")
     lang = metadata.get("language") if isinstance(metadata, dict) else None
     return {"lang": lang} if isinstance(lang, str) and len(lang) <= 16 else {}
+
+
+class SealedJson:
+    """The Redis manager's messages between replicas (bot and counsellor texts, her session id as
+    the room), encrypted with the data key. A message no key opens is dropped by the manager."""
+
+    def __init__(self, cipher: Cipher) -> None:
+        self._cipher = cipher
+
+    def dumps(self, data: Any, **_: Any) -> str:
+        return self._cipher.encrypt(json.dumps(data))
+
+    def loads(self, message: str | bytes, **_: Any) -> Any:
+        return json.loads(self._cipher.decrypt(message.decode() if isinstance(message, bytes) else message))
+
+
+class SealedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager, its messages sealed (`SealedJson`).
+
+    The manager takes a `json` module, but `set_server` replaces it with the server's own: it is
+    put back there.
+    """
+
+    def __init__(self, url: str, channel: str, cipher: Cipher) -> None:
+        self._sealed = SealedJson(cipher)
+        super().__init__(url, channel=channel, json=self._sealed)
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        self.json = self._sealed
 
 
 class SessionIds:
@@ -81,12 +114,13 @@ class WebChatChannel(Channel):
     def __init__(
         self,
         secret: bytes,
+        cipher: Cipher,
         on_message: OnMessage,
         on_resume: OnResume | None = None,
         redis_url: str | None = None,
         redis_channel: str = "socketio",
     ) -> None:
-        manager = socketio.AsyncRedisManager(redis_url, channel=redis_channel) if redis_url else None
+        manager = SealedRedisManager(redis_url, redis_channel, cipher) if redis_url else None
         self._ids = SessionIds(secret)
         self._on_message = on_message
         self._on_resume = on_resume
