@@ -1,5 +1,6 @@
 """The anonymous web chat as an attacker meets it: one WebSocket frame cannot cost the gateway
-its memory, however large it says it is, compressed or not.
+its memory, however large it says it is, compressed or not; a socket cannot collect rooms; and
+random Socket.IO events and payloads (hypothesis) crash nothing and lose no well-formed message.
 
 The gateway runs in the test's process, so that what it allocates is traced; the frames are
 written by hand on a raw socket, as no well-behaved client would write them.
@@ -8,20 +9,29 @@ written by hand on a raw socket, as no well-behaved client would write them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
+import threading
+import time
 import tracemalloc
 import zlib
 from typing import AsyncIterator
 
 import pytest
+import requests
 from aiohttp import web
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from bot.app import CHANNELS
+from bot.app import CHANNELS, create_app
 from channels.base import OutboundMessage
 from channels.webchat.socket import MAX_PACKET_BYTES
-from tests.support.fakes import FakeRasa, serve
+from core.settings import load_settings
+from tests.support.fakes import FakeRasa, ServedInThread, serve
 from tests.support.gateway import served_gateway
 from tools.clients import ChatClient
+from tools.stack import free_port
 
 MESSAGE_TOO_BIG = 1009
 
@@ -142,3 +152,61 @@ async def test_a_socket_that_asks_again_leaves_its_former_conversation(served):
         await webchat.send(chat.session_id, OutboundMessage(text="to its conversation"))
         await asyncio.sleep(0.5)
         assert [m.get("text") for m in chat.received] == ["to its conversation"]
+
+
+EVENTS = st.sampled_from(["user_uttered", "session_request", "bot_uttered", "session_confirm", "no_such_event"])
+FIELDS = st.sampled_from(["message", "session_id", "seen", "metadata", "language", "customData"]) | st.text(max_size=8)
+PAYLOADS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=300) | st.binary(max_size=300),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(FIELDS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def test_random_events_crash_nothing_and_lose_no_message(tmp_path, caplog):
+    caplog.set_level(logging.ERROR)
+    rasa = FakeRasa()
+    client_loop = asyncio.new_event_loop()
+    client_thread = threading.Thread(target=client_loop.run_forever, daemon=True)
+    client_thread.start()
+
+    def run(coroutine, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coroutine, client_loop).result(timeout)
+
+    with ServedInThread(rasa.app()) as fake_rasa:
+        settings = load_settings({
+            "MAAK_VAR_DIR": str(tmp_path / "var"), "MAAK_PORT": str(free_port()),
+            "MAAK_INTERNAL_PORT": str(free_port()), "MAAK_RASA_PORT": fake_rasa.url.rsplit(":", 1)[1],
+            "MAAK_SECRET": "fuzz", "MAAK_DATA_KEY": "fuzz", "MAAK_RATE_LIMIT_MESSAGES": "100000",
+        })
+        with ServedInThread(create_app(settings)) as gateway:
+            chat = ChatClient(gateway.url)
+            run(chat.open())
+            sent = 0
+            marker = 0
+
+            @hypothesis_settings(max_examples=60, deadline=None, database=None,
+                                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+            @given(batch=st.lists(st.tuples(EVENTS, PAYLOADS), min_size=3, max_size=6), at=st.integers(0, 6))
+            def fuzz(batch: list[tuple[str, object]], at: int) -> None:
+                nonlocal sent, marker
+                marker += 1
+                for event, payload in batch[:at]:
+                    run(chat.sio.emit(event, payload))
+                run(chat.sio.emit("user_uttered", {"message": f"marker {marker}"}))
+                for event, payload in batch[at:]:
+                    run(chat.sio.emit(event, payload))
+                sent += len(batch)
+                deadline = time.monotonic() + 10
+                while not any(m.get("message") == f"marker {marker}" for m in rasa.received):
+                    assert time.monotonic() < deadline, "a well-formed message was lost"
+                    time.sleep(0.01)
+
+            fuzz()
+            assert sent >= 180, sent
+            assert chat.sio.connected  # nothing it sent closed its own socket
+            assert requests.get(f"{gateway.url}/health", timeout=5).json()["parts"]["store"]
+            run(chat.close())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    client_loop.call_soon_threadsafe(client_loop.stop)
+    client_thread.join(timeout=10)

@@ -295,6 +295,15 @@ class ServedInThread:
         self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
         return self
 
+    async def _stop(self) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+        # What the app left running (a socket server's pings) ends here, not with the loop.
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+
     async def _start(self) -> str:
         self._runner = web.AppRunner(self._app)
         await self._runner.setup()
@@ -303,7 +312,6 @@ class ServedInThread:
         return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
     def __exit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
