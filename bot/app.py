@@ -246,6 +246,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(escalate_periodically(queue, settings.handoff_sla_seconds)),
         asyncio.create_task(announce_periodically(queue)),
         asyncio.create_task(app[HUB].keep_presence()),
+        asyncio.create_task(app[ONCALL].send_held_periodically()),
     ]
     yield
     for task in tasks:

@@ -4,12 +4,19 @@ waits past the SLA, or a waiting woman's callback time has come.
 An alert carries no words of hers and no contact: the case number, its language and how long it
 has waited (or which window she chose), so that a notification on a counsellor's phone reveals
 nothing about her.
+
+Under a flood (many urgent cases at once, real or forged from the anonymous chat) the phones
+would ring without end: past `ALERTS_PER_WINDOW` escalation alerts in `ALERT_WINDOW`, the next
+ones are held and sent as one summary a minute. The cases themselves are never held back: they
+stay on top of every console's queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime, timezone
+from collections import deque
+from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable, Sequence
 
 from handoff.cases import Case
@@ -18,6 +25,10 @@ from handoff.cases import Case
 SendText = Callable[[str, str], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
+
+ALERTS_PER_WINDOW = 5
+ALERT_WINDOW = timedelta(minutes=10)
+SUMMARY_EVERY_SECONDS = 60.0
 
 
 class OnCall:
@@ -31,6 +42,18 @@ class OnCall:
         logger.warning("her callback time has come; no on-call chat configured",
                        extra={"event": "callback_due", "case_id": case.id})
 
+    async def send_held(self) -> None:
+        """Send the alerts held back during a flood as one summary (none here)."""
+
+    async def send_held_periodically(self) -> None:
+        """Until cancelled: the held alerts go out as a summary every `SUMMARY_EVERY_SECONDS`."""
+        while True:
+            await asyncio.sleep(SUMMARY_EVERY_SECONDS)
+            try:
+                await self.send_held()
+            except Exception:
+                logger.exception("held on-call alerts not sent", extra={"event": "oncall_failed"})
+
 
 
 class ChatOnCall(OnCall):
@@ -40,6 +63,8 @@ class ChatOnCall(OnCall):
         self._send = send
         self._chat_ids = tuple(chat_ids)
         self._console_url = console_url
+        self._alerted_at: deque[datetime] = deque()
+        self._held: list[Case] = []
 
     def text(self, case: Case) -> str:
         waited = int((datetime.now(timezone.utc) - case.created_at).total_seconds() // 60)
@@ -50,9 +75,33 @@ class ChatOnCall(OnCall):
         )
 
     async def alert(self, case: Case) -> None:
+        now = datetime.now(timezone.utc)
+        while self._alerted_at and now - self._alerted_at[0] > ALERT_WINDOW:
+            self._alerted_at.popleft()
+        if len(self._alerted_at) >= ALERTS_PER_WINDOW:
+            self._held.append(case)
+            logger.warning("urgent case escalated; its alert joins the next summary (a flood)",
+                           extra={"event": "escalated", "case_id": case.id, "alerted": 0})
+            return
+        self._alerted_at.append(now)
         sent = await self._send_all(self.text(case), case)
         logger.warning("urgent case escalated; on-call alerted",
                        extra={"event": "escalated", "case_id": case.id, "alerted": sent})
+
+    def summary_text(self, cases: Sequence[Case]) -> str:
+        numbers = ", ".join(f"#{case.id}" for case in cases[:20]) + (" …" if len(cases) > 20 else "")
+        return (
+            f"Maak: {len(cases)} more urgent cases waiting, no counsellor yet ({numbers}).\n"
+            f"Maak : {len(cases)} autres cas urgents en attente.\n"
+            f"{self._console_url}"
+        )
+
+    async def send_held(self) -> None:
+        held, self._held = self._held, []
+        if held:
+            sent = await self._send_all(self.summary_text(held), held[0])
+            logger.warning("%d held on-call alerts sent as one summary", len(held),
+                           extra={"event": "escalated_summary", "alerted": sent})
 
     def callback_text(self, case: Case) -> str:
         return (
