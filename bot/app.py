@@ -19,7 +19,7 @@ from bot.internal_api import InternalApi
 from bot.notices import CaseNotices
 from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import NewConversations, RateLimiter
 from bot.retention import Eraser, purge_periodically
 from bot.router import Router
 from bot.texts import default_texts
@@ -105,6 +105,9 @@ def _channels(
     """The web chat always; WhatsApp and Telegram when their settings are all there."""
     channels: list[Channel] = [
         WebChatChannel(settings.secret, cipher, on_message, on_resume, redis_url=settings.redis_url,
+                       admit=NewConversations(settings.secret, settings.chat_new_conversations_per_hour,
+                                              settings.chat_limits_exempt, redis).admit,
+                       trusted_proxies=settings.trusted_proxies,
                        redis_channel=socketio_channel(settings.redis_db))
     ]
     if settings.whatsapp is not None:

@@ -1,4 +1,5 @@
-"""A per-conversation rate limit that slows her down instead of dropping anything.
+"""A per-conversation rate limit that slows her down instead of dropping anything; and the count
+of new web-chat conversations per address, past which the bot is not spent on them.
 
 At most `limit` messages per `window` seconds go on to Rasa; beyond that, her next messages wait
 their turn (she is told once, kindly). Counters live in Redis when configured, so the limit holds
@@ -7,12 +8,15 @@ across gateway replicas; otherwise, or while Redis is unreachable, in this proce
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from core.proxies import Network, in_networks
 from core.redis_keys import rate_window
 
 logger = logging.getLogger(__name__)
@@ -63,3 +67,24 @@ class RateLimiter:
             ends, count = now + self.window, 0
         self._local[key] = (ends, count + 1)
         return count + 1, ends - now
+
+
+class NewConversations:
+    """How many new web-chat conversations each client address starts per hour, and whether the
+    bot answers one more (`admit`). The address is kept only as an HMAC; exempt ones always pass."""
+
+    def __init__(self, secret: bytes, per_hour: int, exempt: tuple[Network, ...],
+                 redis: aioredis.Redis | None = None) -> None:
+        self._secret = secret
+        self._exempt = exempt
+        self._counter = RateLimiter(per_hour, 3600, redis)
+
+    async def admit(self, address: str) -> bool:
+        if in_networks(address, self._exempt):
+            return True
+        key = "chat-address:" + hmac.new(self._secret, address.encode(), hashlib.sha256).hexdigest()[:32]
+        count, _ = await self._counter.hit(key)
+        if count == self._counter.limit + 1:
+            logger.warning("new conversations from one address past the limit: kept for a human",
+                           extra={"event": "chat_limited"})
+        return count <= self._counter.limit

@@ -194,6 +194,11 @@ class Router:
             return
         if case:
             await self._queue.keep(case, "user", text)
+        if message.metadata.get("limited"):
+            # One of too many new conversations from one address (the web chat's limit): her
+            # words are kept for a human and she gets the numbers; the bot is not spent on a flood.
+            await self._keep_for_a_human(conv, message, text, lang, already_kept=case is not None, busy=True)
+            return
 
         try:
             # The language goes along so that an ambiguous "ok" keeps the conversation's language.
@@ -285,9 +290,10 @@ class Router:
             await self._queue.erased(case)
 
     async def _keep_for_a_human(
-        self, conv: str, message: InboundMessage, text: str, lang: str, already_kept: bool = False
+        self, conv: str, message: InboundMessage, text: str, lang: str, already_kept: bool = False, busy: bool = False
     ) -> None:
-        """Rasa (or the router) failed: keep her message in a case and answer honestly."""
+        """Rasa (or the router) failed, or is not spent on a flood (`busy`): keep her message in a
+        case and answer honestly."""
         decision = assess(text)
         urgent = decision.urgent
         try:
@@ -305,7 +311,8 @@ class Router:
                 await self._queue.keep(case, "user", text)
         except Exception:
             logger.exception("could not keep a message for a human", extra={"event": "keep_failed"})
-        await self._say(message, self._texts.get("urgent_fallback" if urgent else "unavailable_kept", lang,
+        kept = "busy_kept" if busy else "unavailable_kept"
+        await self._say(message, self._texts.get("urgent_fallback" if urgent else kept, lang,
                                                  self_harm=decision.self_harm))
 
     async def _language(self, conv: str, guess: LangGuess | None, known: str | None, hint: str | None) -> str:

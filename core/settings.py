@@ -80,6 +80,11 @@ class Settings:
     rasa_python: Path = RASA_PYTHON
     # Reverse proxies whose X-Forwarded-For is believed (core.proxies): per-address limits see women, not the proxy.
     trusted_proxies: tuple[Network, ...] = ()
+    # New web-chat conversations per client address per hour that the bot answers; past it her
+    # words are kept for a human and she gets the numbers (a flood must not spend Rasa).
+    chat_new_conversations_per_hour: int = 60
+    # Addresses that are not women (load tests, a partner's kiosk): no per-address limit.
+    chat_limits_exempt: tuple[Network, ...] = ()
 
     @property
     def secure_cookies(self) -> bool:
@@ -272,4 +277,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=(env.get("MAAK_PUBLIC_URL") or f"http://localhost:{_int(env, 'MAAK_PORT', 8080, 1)}").rstrip("/"),
         rasa_python=Path(env.get("MAAK_RASA_PYTHON") or RASA_PYTHON),
         trusted_proxies=_networks(env, "MAAK_TRUSTED_PROXIES"),
+        chat_new_conversations_per_hour=_int(env, "MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR", 60, 1),
+        chat_limits_exempt=_networks(env, "MAAK_CHAT_LIMITS_EXEMPT"),
     )

@@ -24,13 +24,15 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from bot.app import CHANNELS, create_app
+from bot.app import CHANNELS, STORE, create_app
 from channels.base import OutboundMessage
 from channels.webchat.socket import MAX_PACKET_BYTES
+from core.privacy import Cipher, conversation_id
 from core.settings import load_settings
+from tests.support.expect import said_text
 from tests.support.fakes import FakeRasa, ServedInThread, serve
 from tests.support.gateway import served_gateway
-from tools.clients import ChatClient
+from tools.clients import ChatClient, texts
 from tools.stack import free_port
 
 MESSAGE_TOO_BIG = 1009
@@ -178,6 +180,7 @@ def test_random_events_crash_nothing_and_lose_no_message(tmp_path, caplog):
             "MAAK_VAR_DIR": str(tmp_path / "var"), "MAAK_PORT": str(free_port()),
             "MAAK_INTERNAL_PORT": str(free_port()), "MAAK_RASA_PORT": fake_rasa.url.rsplit(":", 1)[1],
             "MAAK_SECRET": "fuzz", "MAAK_DATA_KEY": "fuzz", "MAAK_RATE_LIMIT_MESSAGES": "100000",
+            "MAAK_CHAT_LIMITS_EXEMPT": "127.0.0.1",
         })
         with ServedInThread(create_app(settings)) as gateway:
             chat = ChatClient(gateway.url)
@@ -210,3 +213,43 @@ def test_random_events_crash_nothing_and_lose_no_message(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     client_loop.call_soon_threadsafe(client_loop.stop)
     client_thread.join(timeout=10)
+
+
+async def _new_conversations(url: str, *words: str) -> list[tuple[str, list[dict]]]:
+    """Each of `words` sent on a new conversation from this address; her session id and the replies."""
+    said = []
+    for text in words:
+        async with ChatClient(url) as chat:
+            said.append((chat.session_id, await chat.say(text)))
+    return said
+
+
+async def test_past_its_new_conversations_an_address_is_kept_for_a_human_never_refused(tmp_path):
+    rasa = FakeRasa()
+    async for rasa_url in serve(rasa.app()):
+        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": "3", "MAAK_CHAT_LIMITS_EXEMPT": ""}
+        async with served_gateway(tmp_path / "var", "sqlite", rasa_url, env) as (url, settings, app):
+            first = await _new_conversations(url, "bonjour", "salam", "hello")
+            assert [texts(replies) for _, replies in first] == ["bot reply"] * 3
+            # The fourth and fifth from the same address (a flood, or many women behind one carrier
+            # address): the bot is not spent, but each is answered with the numbers and kept.
+            (job, job_replies), (danger, danger_replies) = await _new_conversations(
+                url, "je cherche du travail à Fès", "il va me tuer ce soir, il a un couteau")
+            assert said_text(job_replies, "busy_kept", "fr"), texts(job_replies)
+            assert said_text(danger_replies, "urgent_fallback", "fr"), texts(danger_replies)
+            assert len(rasa.received) == 3
+            store, cipher = app[STORE], Cipher(settings.data_key)
+            kept = store.open_case_for(conversation_id(settings.secret, "webchat", job))
+            assert [cipher.decrypt(m["text_enc"]) for m in store.case_messages(kept["id"])] == [
+                "je cherche du travail à Fès"]
+            urgent = store.open_case_for(conversation_id(settings.secret, "webchat", danger))
+            assert urgent["priority"] == "urgent"  # never held back from the counsellors
+
+
+async def test_exempt_addresses_have_no_limit(tmp_path):
+    rasa = FakeRasa()
+    async for rasa_url in serve(rasa.app()):
+        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": "1", "MAAK_CHAT_LIMITS_EXEMPT": "127.0.0.0/8"}
+        async with served_gateway(tmp_path / "var", "sqlite", rasa_url, env) as (url, _, _):
+            said = await _new_conversations(url, "bonjour", "salam", "hello")
+            assert [texts(replies) for _, replies in said] == ["bot reply"] * 3

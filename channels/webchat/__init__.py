@@ -1,5 +1,5 @@
 """The web / in-app chat: a discreet page and a Rasa-compatible Socket.IO endpoint."""
 
-from channels.webchat.socket import OnResume, WebChatChannel
+from channels.webchat.socket import Admit, OnResume, WebChatChannel
 
-__all__ = ["OnResume", "WebChatChannel"]
+__all__ = ["Admit", "OnResume", "WebChatChannel"]

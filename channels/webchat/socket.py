@@ -9,6 +9,9 @@ Session ids are the server's: random, signed with the secret (`SessionIds`). A p
 that asks with an id the server did not issue gets a fresh one in `session_confirm` (rasa-webchat
 and Maak's page adopt it), so nobody reaches a conversation by guessing or copying a made-up id.
 
+New conversations are counted per client address (`admit`): past the limit, her messages carry
+`limited` in their metadata and the router keeps them for a human without spending the bot.
+
 A message sent while her phone is offline reaches no socket. A counsellor's message carries its
 `seq`; when the page comes back it says the last `seq` it showed (`session_request {session_id,
 seen}`) and `on_resume` sends her what she missed — for an id the server issued, at most every
@@ -32,6 +35,7 @@ from aiohttp import web
 
 from channels.base import Channel, InboundMessage, OnMessage, OutboundMessage
 from core.privacy import Cipher
+from core.proxies import Network, client_address
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,9 @@ MAX_SEQ = 2**63 - 1
 
 # Called with her session id and the last counsellor message `seq` her page showed.
 OnResume = Callable[[str, int], Awaitable[None]]
+# Called with a client address starting a new conversation: False when the bot should not be
+# spent on it (a flood from that address); her messages then say so in their metadata.
+Admit = Callable[[str], Awaitable[bool]]
 
 
 def _page_metadata(data: dict[str, Any]) -> dict[str, Any]:
@@ -119,9 +126,13 @@ class WebChatChannel(Channel):
         on_resume: OnResume | None = None,
         redis_url: str | None = None,
         redis_channel: str = "socketio",
+        admit: Admit | None = None,
+        trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         manager = SealedRedisManager(redis_url, redis_channel, cipher) if redis_url else None
         self._ids = SessionIds(secret)
+        self._admit = admit
+        self._trusted = trusted_proxies
         self._on_message = on_message
         self._on_resume = on_resume
         self._resumed: dict[str, float] = {}
@@ -141,6 +152,10 @@ class WebChatChannel(Channel):
         self.sio.attach(app, socketio_path="socket.io")
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        # Where the socket comes from, for the per-address limit; kept with the socket only.
+        request = environ.get("aiohttp.request")
+        address = client_address(request, self._trusted) if request is not None else ""
+        await self.sio.save_session(sid, {"address": address})
         return True
 
     async def _session_request(self, sid: str, data: Any = None) -> None:
@@ -156,8 +171,13 @@ class WebChatChannel(Channel):
 
     async def _confirm(self, sid: str, requested: Any) -> str:
         """Bind the socket to the id asked for if the server issued it, else to a new one; say which."""
-        session_id = requested if self._ids.issued(requested) else self._ids.new()
-        await self._bind(sid, session_id)
+        if self._ids.issued(requested):
+            session_id, limited = requested, False
+        else:
+            session_id = self._ids.new()
+            address = (await self.sio.get_session(sid)).get("address", "")
+            limited = self._admit is not None and not await self._admit(address)
+        await self._bind(sid, session_id, limited)
         await self.sio.emit("session_confirm", session_id, room=sid)
         return str(session_id)
 
@@ -170,13 +190,14 @@ class WebChatChannel(Channel):
         self._resumed[session_id] = now
         return True
 
-    async def _bind(self, sid: str, session_id: str) -> None:
+    async def _bind(self, sid: str, session_id: str, limited: bool) -> None:
         """This socket speaks for `session_id` only: a room it was in before is left, so that one
         socket asking again and again cannot collect rooms (and her replies) without end."""
-        previous = (await self.sio.get_session(sid)).get("session_id")
+        session = await self.sio.get_session(sid)
+        previous = session.get("session_id")
         if previous and previous != session_id:
             await self.sio.leave_room(sid, previous)
-        await self.sio.save_session(sid, {"session_id": session_id})
+        await self.sio.save_session(sid, {**session, "session_id": session_id, "limited": limited})
         await self.sio.enter_room(sid, session_id)
 
     async def _session_of(self, sid: str, data: dict[str, Any]) -> str:
@@ -201,9 +222,12 @@ class WebChatChannel(Channel):
                 sender=session_id,
                 text=text if isinstance(text, str) else "",
                 unsupported=unsupported,
-                metadata=_page_metadata(data),
+                metadata={**_page_metadata(data), **({"limited": True} if await self._limited(sid) else {})},
             )
         )
+
+    async def _limited(self, sid: str) -> bool:
+        return bool((await self.sio.get_session(sid)).get("limited"))
 
     async def _send(self, address: str, message: OutboundMessage) -> None:
         payload: dict[str, Any] = {"text": message.text}
