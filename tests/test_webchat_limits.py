@@ -224,32 +224,38 @@ async def _new_conversations(url: str, *words: str) -> list[tuple[str, list[dict
     return said
 
 
-async def test_past_its_new_conversations_an_address_is_kept_for_a_human_never_refused(tmp_path):
+@pytest.fixture
+async def limited(request, tmp_path):
+    """A gateway answering `request.param[0]` new conversations per address per hour, exempting
+    `request.param[1]`; yields its URL, settings, app and fake Rasa."""
+    per_hour, exempt = request.param
     rasa = FakeRasa()
     async for rasa_url in serve(rasa.app()):
-        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": "3", "MAAK_CHAT_LIMITS_EXEMPT": ""}
+        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": per_hour, "MAAK_CHAT_LIMITS_EXEMPT": exempt}
         async with served_gateway(tmp_path / "var", "sqlite", rasa_url, env) as (url, settings, app):
-            first = await _new_conversations(url, "bonjour", "salam", "hello")
-            assert [texts(replies) for _, replies in first] == ["bot reply"] * 3
-            # The fourth and fifth from the same address (a flood, or many women behind one carrier
-            # address): the bot is not spent, but each is answered with the numbers and kept.
-            (job, job_replies), (danger, danger_replies) = await _new_conversations(
-                url, "je cherche du travail à Fès", "il va me tuer ce soir, il a un couteau")
-            assert said_text(job_replies, "busy_kept", "fr"), texts(job_replies)
-            assert said_text(danger_replies, "urgent_fallback", "fr"), texts(danger_replies)
-            assert len(rasa.received) == 3
-            store, cipher = app[STORE], Cipher(settings.data_key)
-            kept = store.open_case_for(conversation_id(settings.secret, "webchat", job))
-            assert [cipher.decrypt(m["text_enc"]) for m in store.case_messages(kept["id"])] == [
-                "je cherche du travail à Fès"]
-            urgent = store.open_case_for(conversation_id(settings.secret, "webchat", danger))
-            assert urgent["priority"] == "urgent"  # never held back from the counsellors
+            yield url, settings, app, rasa
 
 
-async def test_exempt_addresses_have_no_limit(tmp_path):
-    rasa = FakeRasa()
-    async for rasa_url in serve(rasa.app()):
-        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": "1", "MAAK_CHAT_LIMITS_EXEMPT": "127.0.0.0/8"}
-        async with served_gateway(tmp_path / "var", "sqlite", rasa_url, env) as (url, _, _):
-            said = await _new_conversations(url, "bonjour", "salam", "hello")
-            assert [texts(replies) for _, replies in said] == ["bot reply"] * 3
+@pytest.mark.parametrize("limited", [("3", "")], indirect=True)
+async def test_past_its_new_conversations_an_address_is_kept_for_a_human_never_refused(limited):
+    url, settings, app, rasa = limited
+    first = await _new_conversations(url, "bonjour", "salam", "hello")
+    assert [texts(replies) for _, replies in first] == ["bot reply"] * 3
+    # The fourth and fifth from the same address (a flood, or many women behind one carrier
+    # address): the bot is not spent, but each is answered with the numbers and kept.
+    (job, job_replies), (danger, danger_replies) = await _new_conversations(
+        url, "je cherche du travail à Fès", "il va me tuer ce soir, il a un couteau")
+    assert said_text(job_replies, "busy_kept", "fr"), texts(job_replies)
+    assert said_text(danger_replies, "urgent_fallback", "fr"), texts(danger_replies)
+    assert len(rasa.received) == 3
+    store, cipher = app[STORE], Cipher(settings.data_key)
+    kept = store.open_case_for(conversation_id(settings.secret, "webchat", job))
+    assert [cipher.decrypt(m["text_enc"]) for m in store.case_messages(kept["id"])] == ["je cherche du travail à Fès"]
+    urgent = store.open_case_for(conversation_id(settings.secret, "webchat", danger))
+    assert urgent["priority"] == "urgent"  # never held back from the counsellors
+
+
+@pytest.mark.parametrize("limited", [("1", "127.0.0.0/8")], indirect=True)
+async def test_exempt_addresses_have_no_limit(limited):
+    said = await _new_conversations(limited[0], "bonjour", "salam", "hello")
+    assert [texts(replies) for _, replies in said] == ["bot reply"] * 3
