@@ -7,8 +7,6 @@ is handled rather than dropped: a rare duplicate is better than a lost message.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from collections import OrderedDict
@@ -16,6 +14,7 @@ from collections import OrderedDict
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from core.privacy import keyed_hash
 from core.redis_keys import seen_message
 
 logger = logging.getLogger(__name__)
@@ -33,8 +32,7 @@ class Dedupe:
         self._local: OrderedDict[str, float] = OrderedDict()
 
     async def first_time(self, channel: str, message_id: str) -> bool:
-        digest = hmac.new(self._secret, message_id.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
-        key = seen_message(channel, digest)
+        key = seen_message(channel, keyed_hash(self._secret, message_id))
         if self._redis is not None:
             try:
                 return bool(await self._redis.set(key, b"1", nx=True, ex=REMEMBER_SECONDS))

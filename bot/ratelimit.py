@@ -8,14 +8,13 @@ across gateway replicas; otherwise, or while Redis is unreachable, in this proce
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from core.privacy import keyed_hash
 from core.proxies import Network, in_networks
 from core.redis_keys import rate_window
 
@@ -82,7 +81,7 @@ class NewConversations:
     async def admit(self, address: str) -> bool:
         if in_networks(address, self._exempt):
             return True
-        key = "chat-address:" + hmac.new(self._secret, address.encode(), hashlib.sha256).hexdigest()[:32]
+        key = "chat-address:" + keyed_hash(self._secret, address)
         count, _ = await self._counter.hit(key)
         if count == self._counter.limit + 1:
             logger.warning("new conversations from one address past the limit: kept for a human",

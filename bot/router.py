@@ -260,13 +260,13 @@ class Router:
         if wanted == "stop":
             await self._say(message, self._texts.get("stopped", lang))
             await self._say(message, OutboundMessage(custom=QUICK_EXIT))
-        elif wanted == "ask_emergency_numbers" or numbers_due:
+            return
+        numbers = wanted == "ask_emergency_numbers" or numbers_due
+        if numbers:
             await self._say(message, self._texts.get("numbers", lang, self_harm=self_harm))
-            if case.status == "queued":
-                await self._notices.tell_position(conv, case)
-        else:
-            if case.status == "queued":
-                await self._notices.tell_position(conv, case)
+        if case.status == "queued":
+            await self._notices.tell_position(conv, case)
+        if not numbers:
             await self._say(message, OutboundMessage(custom=RECEIVED))
 
     async def _mark_presence(self, case: Case, stopping: bool) -> Case:

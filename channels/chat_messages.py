@@ -7,13 +7,13 @@ kept for as long as the platform lets a bot delete it, and no longer.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections import OrderedDict, deque
 from typing import Iterable, Protocol
 
 import redis.asyncio as aioredis
+
+from core.privacy import keyed_hash
 
 # Telegram lets a bot delete its own message for 48 hours after sending it.
 DELETABLE_SECONDS = 48 * 3600
@@ -80,7 +80,7 @@ class RedisChatMessages:
         self._keep = keep_seconds
 
     def key(self, chat_id: str) -> str:
-        return self._prefix + hmac.new(self._pepper, chat_id.encode(), hashlib.sha256).hexdigest()[:32]
+        return self._prefix + keyed_hash(self._pepper, chat_id)
 
     async def record(self, chat_id: str, message_ids: Iterable[int]) -> None:
         key, now = self.key(chat_id), time.time()

@@ -7,13 +7,13 @@ window); a newer message to her replaces or clears it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections import OrderedDict
 from typing import Protocol, Sequence
 
 import redis.asyncio as aioredis
+
+from core.privacy import keyed_hash
 
 KEEP_SECONDS = 24 * 3600
 
@@ -64,7 +64,7 @@ class RedisNumberedMenus:
         self._keep = keep_seconds
 
     def key(self, address: str) -> str:
-        return self._prefix + hmac.new(self._pepper, address.encode(), hashlib.sha256).hexdigest()[:32]
+        return self._prefix + keyed_hash(self._pepper, address)
 
     async def remember(self, address: str, payloads: Sequence[str]) -> None:
         await self._redis.set(self.key(address), json.dumps(list(payloads)), ex=self._keep)

@@ -13,10 +13,15 @@ import hmac
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
+def keyed_hash(key: bytes, value: str) -> str:
+    """What stands for `value` where it must not be kept itself (an address, a platform id):
+    32 hex characters of HMAC-SHA256, the same for the same key and value, useless without the key."""
+    return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+
+
 def conversation_id(secret: bytes, channel: str, user: str) -> str:
     """The stable pseudonym of one person on one channel: HMAC(secret, channel:user)."""
-    digest = hmac.new(secret, f"{channel}:{user}".encode(), hashlib.sha256).hexdigest()
-    return digest[:32]
+    return keyed_hash(secret, f"{channel}:{user}")
 
 
 class Cipher:
