@@ -27,7 +27,7 @@ from channels.base import Channel, InboundMessage, OnMessage, OnUndelivered, Out
 from channels.chat_messages import RedisChatMessages
 from channels.numbered_menus import RedisNumberedMenus
 from channels.telegram import TelegramChannel
-from channels.webchat import OnResume, WebChatChannel
+from channels.webchat import Connections, OnResume, WebChatChannel
 from channels.webchat.page import add_page_routes
 from channels.whatsapp import WhatsAppChannel
 from core.logs import configure_logging
@@ -108,6 +108,8 @@ def _channels(
                        admit=NewConversations(settings.secret, settings.chat_new_conversations_per_hour,
                                               settings.chat_limits_exempt, redis).admit,
                        trusted_proxies=settings.trusted_proxies,
+                       connections=Connections(settings.chat_connections_per_address, settings.trusted_proxies,
+                                               settings.chat_limits_exempt),
                        redis_channel=socketio_channel(settings.redis_db))
     ]
     if settings.whatsapp is not None:

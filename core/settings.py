@@ -83,6 +83,9 @@ class Settings:
     # New web-chat conversations per client address per hour that the bot answers; past it her
     # words are kept for a human and she gets the numbers (a flood must not spend Rasa).
     chat_new_conversations_per_hour: int = 60
+    # Web-chat sockets open at once from one client address, per gateway; past it a new one is
+    # refused at the handshake and her page retries (many women may share a carrier's address).
+    chat_connections_per_address: int = 100
     # Addresses that are not women (load tests, a partner's kiosk): no per-address limit.
     chat_limits_exempt: tuple[Network, ...] = ()
 
@@ -278,5 +281,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rasa_python=Path(env.get("MAAK_RASA_PYTHON") or RASA_PYTHON),
         trusted_proxies=_networks(env, "MAAK_TRUSTED_PROXIES"),
         chat_new_conversations_per_hour=_int(env, "MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR", 60, 1),
+        chat_connections_per_address=_int(env, "MAAK_CHAT_CONNECTIONS_PER_ADDRESS", 100, 1),
         chat_limits_exempt=_networks(env, "MAAK_CHAT_LIMITS_EXEMPT"),
     )

@@ -17,8 +17,10 @@ import tracemalloc
 import zlib
 from typing import AsyncIterator
 
+import aiohttp
 import pytest
 import requests
+import socketio
 from aiohttp import web
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -227,11 +229,12 @@ async def _new_conversations(url: str, *words: str) -> list[tuple[str, list[dict
 @pytest.fixture
 async def limited(request, tmp_path):
     """A gateway answering `request.param[0]` new conversations per address per hour, exempting
-    `request.param[1]`; yields its URL, settings, app and fake Rasa."""
-    per_hour, exempt = request.param
+    `request.param[1]`, with the other settings of `request.param[2:]` (a dict) if any; yields its
+    URL, settings, app and fake Rasa."""
+    per_hour, exempt, *more = request.param
     rasa = FakeRasa()
     async for rasa_url in serve(rasa.app()):
-        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": per_hour, "MAAK_CHAT_LIMITS_EXEMPT": exempt}
+        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": per_hour, "MAAK_CHAT_LIMITS_EXEMPT": exempt, **(more or [{}])[0]}
         async with served_gateway(tmp_path / "var", "sqlite", rasa_url, env) as (url, settings, app):
             yield url, settings, app, rasa
 
@@ -259,3 +262,45 @@ async def test_past_its_new_conversations_an_address_is_kept_for_a_human_never_r
 async def test_exempt_addresses_have_no_limit(limited):
     said = await _new_conversations(limited[0], "bonjour", "salam", "hello")
     assert [texts(replies) for _, replies in said] == ["bot reply"] * 3
+
+
+async def _open_within(chat: ChatClient, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await chat.open()
+        except socketio.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("limited", [("100", "", {"MAAK_CHAT_CONNECTIONS_PER_ADDRESS": "2"})], indirect=True)
+async def test_past_its_open_sockets_an_address_waits_at_the_handshake_and_gets_in_when_one_leaves(limited):
+    url = limited[0]
+    first, second = ChatClient(url), ChatClient(url)
+    await first.open()
+    await second.open()
+    # A third socket from the same address is refused before any session exists for it.
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/socket.io/?EIO=4&transport=polling") as handshake:
+        assert handshake.status == 401
+    third = ChatClient(url)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await third.open()
+    # One of the others leaves: her next try (the page retries every few seconds) gets in.
+    await first.close()
+    await _open_within(third, seconds=5)
+    assert texts(await third.say("salam")) == "bot reply"
+    assert texts(await second.say("bonjour")) == "bot reply"
+    await second.close()
+    await third.close()
+    # Every socket that closed was counted out: two new ones open again.
+    async with ChatClient(url) as again, ChatClient(url) as more:
+        assert texts(await again.say("hello")) == "bot reply" and more.session_id
+
+
+@pytest.mark.parametrize("limited", [("100", "127.0.0.0/8", {"MAAK_CHAT_CONNECTIONS_PER_ADDRESS": "1"})],
+                         indirect=True)
+async def test_exempt_addresses_open_as_many_sockets_as_they_need(limited):
+    async with ChatClient(limited[0]) as one, ChatClient(limited[0]) as two:
+        assert texts(await one.say("salam")) == texts(await two.say("hello")) == "bot reply"

@@ -10,7 +10,9 @@ that asks with an id the server did not issue gets a fresh one in `session_confi
 and Maak's page adopt it), so nobody reaches a conversation by guessing or copying a made-up id.
 
 New conversations are counted per client address (`admit`): past the limit, her messages carry
-`limited` in their metadata and the router keeps them for a human without spending the bot.
+`limited` in their metadata and the router keeps them for a human without spending the bot. Open
+sockets are counted per address too (`Connections`): past that limit a new one is refused at the
+handshake, and her page tries again every few seconds with what she typed kept on it.
 
 A message sent while her phone is offline reaches no socket. A counsellor's message carries its
 `seq`; when the page comes back it says the last `seq` it showed (`session_request {session_id,
@@ -35,7 +37,7 @@ from aiohttp import web
 
 from channels.base import Channel, InboundMessage, OnMessage, OutboundMessage
 from core.privacy import Cipher
-from core.proxies import Network, client_address
+from core.proxies import Network, client_address, in_networks
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ RESUME_EVERY_SECONDS = 2.0
 # Large enough for a long message in any script, small enough that a flood cannot exhaust memory.
 MAX_PACKET_BYTES = 64 * 1024
 MAX_SEQ = 2**63 - 1
+
+# A refused connection is logged at most this often: a flood must not flood the log too.
+REFUSALS_LOGGED_EVERY_SECONDS = 60.0
 
 # Called with her session id and the last counsellor message `seq` her page showed.
 OnResume = Callable[[str, int], Awaitable[None]]
@@ -113,6 +118,72 @@ class SessionIds:
         return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
+class Connections:
+    """The sockets open from each client address in this gateway, and whether one more may open.
+
+    Each open socket holds memory and a file descriptor in this process, so the count is per
+    gateway, not shared. Exempt addresses (load tests, a kiosk) are not counted. Addresses stay in
+    memory only, as long as a socket from them is open.
+    """
+
+    def __init__(self, limit: int, trusted: tuple[Network, ...] = (), exempt: tuple[Network, ...] = ()) -> None:
+        self.limit = limit
+        self._trusted = trusted
+        self._exempt = exempt
+        self._per_address: dict[str, int] = {}
+        self._address_of: dict[str, str] = {}
+        self._refusal_logged = -REFUSALS_LOGGED_EVERY_SECONDS
+
+    def open(self, eio_sid: str, environ: dict[str, Any]) -> bool:
+        """Count a new socket in; False (and nothing counted) when its address is at the limit."""
+        request = environ.get("aiohttp.request")
+        address = client_address(request, self._trusted) if request is not None else ""
+        if not address or in_networks(address, self._exempt):
+            return True
+        count = self._per_address.get(address, 0)
+        if count >= self.limit:
+            now = time.monotonic()
+            if now - self._refusal_logged >= REFUSALS_LOGGED_EVERY_SECONDS:
+                self._refusal_logged = now
+                logger.warning("web-chat sockets from one address at the limit: new ones refused",
+                               extra={"event": "chat_connections_limited"})
+            return False
+        self._per_address[address] = count + 1
+        self._address_of[eio_sid] = address
+        return True
+
+    def close(self, eio_sid: str) -> None:
+        address = self._address_of.pop(eio_sid, None)
+        if address is None:
+            return
+        left = self._per_address[address] - 1
+        if left:
+            self._per_address[address] = left
+        else:
+            del self._per_address[address]
+
+
+class _CappedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server, refusing a socket past its address's limit at the Engine.IO
+    handshake (HTTP 401), before a Socket.IO session or any handler is set up for it."""
+
+    def __init__(self, connections: Connections | None, **options: Any) -> None:
+        super().__init__(**options)
+        self._connections = connections
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> bool | None:
+        if self._connections is not None and not self._connections.open(eio_sid, environ):
+            return False
+        return await super()._handle_eio_connect(eio_sid, environ)  # type: ignore[no-any-return]
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        try:
+            await super()._handle_eio_disconnect(eio_sid, reason)
+        finally:
+            if self._connections is not None:
+                self._connections.close(eio_sid)
+
+
 class WebChatChannel(Channel):
     """Socket.IO server for the web chat page and Rasa-compatible widgets."""
 
@@ -128,6 +199,7 @@ class WebChatChannel(Channel):
         redis_channel: str = "socketio",
         admit: Admit | None = None,
         trusted_proxies: tuple[Network, ...] = (),
+        connections: Connections | None = None,
     ) -> None:
         manager = SealedRedisManager(redis_url, redis_channel, cipher) if redis_url else None
         self._ids = SessionIds(secret)
@@ -136,7 +208,8 @@ class WebChatChannel(Channel):
         self._on_message = on_message
         self._on_resume = on_resume
         self._resumed: dict[str, float] = {}
-        self.sio = socketio.AsyncServer(
+        self.sio = _CappedServer(
+            connections,
             async_mode="aiohttp",
             client_manager=manager,
             cors_allowed_origins="*",
