@@ -23,6 +23,11 @@ FORGET_INTENT = "forget_me"
 # The cues (nlu/lexicon/cues.yml) of an erase asked in a hurry: "quickly", "he is coming", "he
 # will take my phone".
 HURRY_CUES = frozenset({"hurry", "present", "reader"})
+# Cues of a danger that a practical request can carry while the classifier reads it calm ("someone
+# has followed me with a car since I left work, what do I do?"): with words of harm and no distance
+# in time, she is asked first whether she is safe right now.
+RISK_CUES = frozenset({"weapon", "kill", "locked", "followed", "sexual", "self_harm", "hiding"})
+DISTANCE_CUES = frozenset({"past", "away", "someday", "condition"})
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,18 @@ def assess(text: str, model: UrgencyModel | None = None) -> Assessment:
     wanted = command(text)
     if wanted is not None:
         return INTERRUPTION if wanted == "stop" else NOTHING
-    reading = (model or default_model()).read(text)
+    model = model or default_model()
+    reading = model.read(text)
     if reading.outcome in URGENT_OUTCOMES and opens_with_erase(text):
         return Assessment("interruption", round(reading.urgent_probability, 4))
-    return Assessment(reading.outcome, round(reading.urgent_probability, 4), reading.doubtful)
+    doubtful = reading.doubtful or (
+        reading.outcome == "none" and reading.harm >= model.thresholds.harm and _risk_with_no_distance(text))
+    return Assessment(reading.outcome, round(reading.urgent_probability, 4), doubtful)
+
+
+def _risk_with_no_distance(text: str) -> bool:
+    found = set(cue_matcher().match(prepare(text[:MAX_CHARS])))
+    return bool(found & RISK_CUES) and not found & DISTANCE_CUES
 
 
 def clears_the_chat(intent: str | None, outcome: str | None, text: str = "") -> bool:

@@ -237,3 +237,20 @@ def test_danger_after_a_request_to_erase_is_an_interruption(text: str) -> None:
     # DANGER.md: "delete everything, he's here" gets the neutral quick exit, never the numbers.
     assert not assess(text).urgent and assess(text.split(maxsplit=2)[2]).urgent
     assert assess(text).interruption
+
+
+@pytest.mark.parametrize(
+    ("text", "asks_first"),
+    [
+        ("a man has been following me with his car since I left work, what should I do", True),
+        ("un homme me suit en voiture depuis la sortie du travail, je fais quoi", True),
+        ("wa7ed rajel kaytb3ni b tomobil mn khrjt mn lkhdma, achnou ndir", True),
+        ("je cherche un travail de chauffeur de taxi à Casablanca", False),
+        ("he used to threaten me with a knife years ago; now I am looking for a training in cooking", False),
+    ],
+)
+def test_a_request_told_with_a_danger_and_no_distance_asks_first_whether_she_is_safe(text: str, asks_first: bool) -> None:
+    # Read calm (a question about what to do, a job), yet a man following her has no "years ago":
+    # the answer asks first whether she is safe right now, with "no" one tap from the urgent path.
+    decision = assess(text)
+    assert (decision.urgent or decision.doubtful) == asks_first, decision
