@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from bot.app import CHANNELS, STORE, create_app
 from channels.base import OutboundMessage
-from channels.webchat.socket import MAX_PACKET_BYTES
+from channels.webchat.socket import MAX_IN_FLIGHT, MAX_PACKET_BYTES
 from core.privacy import Cipher, conversation_id
 from core.settings import load_settings
 from tests.support.expect import said_text
@@ -304,3 +304,40 @@ async def test_past_its_open_sockets_an_address_waits_at_the_handshake_and_gets_
 async def test_exempt_addresses_open_as_many_sockets_as_they_need(limited):
     async with ChatClient(limited[0]) as one, ChatClient(limited[0]) as two:
         assert texts(await one.say("salam")) == texts(await two.say("hello")) == "bot reply"
+
+
+@pytest.mark.parametrize("limited", [("100", "127.0.0.0/8", {"MAAK_RATE_LIMIT_MESSAGES": "1000"})], indirect=True)
+async def test_a_socket_that_sends_without_waiting_is_closed_and_what_it_sent_is_handled(limited):
+    url, _, _, rasa = limited
+    rasa.delay = 0.05  # each turn takes a moment: messages sent without pause pile up
+    flooder = ChatClient(url)
+    await flooder.open()
+    session_id = flooder.session_id
+    for number in range(MAX_IN_FLIGHT * 3):
+        await flooder.send({"message": f"message {number}"})
+    deadline = time.monotonic() + 10
+    while flooder.sio.connected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not flooder.sio.connected  # closed by the server, not by the client
+    # Every message that reached the gateway still has its turn.
+    deadline = time.monotonic() + 30
+    while len(rasa.received) <= MAX_IN_FLIGHT and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert len(rasa.received) > MAX_IN_FLIGHT
+    # Her page comes back to the same conversation and is answered.
+    again = ChatClient(url)
+    again.session_id = session_id
+    async with again:
+        assert again.session_id == session_id
+        assert "bot reply" in texts(await again.say("salam"))
+
+
+@pytest.mark.parametrize("limited", [("100", "127.0.0.0/8")], indirect=True)
+async def test_a_woman_writing_several_messages_in_a_row_is_never_closed(limited):
+    url, _, _, rasa = limited
+    rasa.delay = 0.2
+    async with ChatClient(url) as chat:  # 10 in a row is past the rate limit too: none is lost
+        for number in range(10):
+            await chat.send({"message": f"et aussi {number}"})
+        await chat.replies_since(0)
+        assert chat.sio.connected and len(chat.received) >= 10

@@ -48,6 +48,10 @@ RESUME_EVERY_SECONDS = 2.0
 MAX_PACKET_BYTES = 64 * 1024
 MAX_SEQ = 2**63 - 1
 
+# Her messages handled at once on one socket. A woman waits for the replies; a script sending
+# without pause is closed here (each message it sent is still handled) and the memory its waiting
+# messages hold stays bounded. Her page reconnects on its own.
+MAX_IN_FLIGHT = 50
 # A refused connection is logged at most this often: a flood must not flood the log too.
 REFUSALS_LOGGED_EVERY_SECONDS = 60.0
 
@@ -208,6 +212,7 @@ class WebChatChannel(Channel):
         self._on_message = on_message
         self._on_resume = on_resume
         self._resumed: dict[str, float] = {}
+        self._in_flight: dict[str, int] = {}
         self.sio = _CappedServer(
             connections,
             async_mode="aiohttp",
@@ -289,15 +294,27 @@ class WebChatChannel(Channel):
             return
         text = data["message"]
         unsupported = None if isinstance(text, str) else type(text).__name__
-        await self._on_message(
-            InboundMessage(
-                channel=self.name,
-                sender=session_id,
-                text=text if isinstance(text, str) else "",
-                unsupported=unsupported,
-                metadata={**_page_metadata(data), **({"limited": True} if await self._limited(sid) else {})},
-            )
+        message = InboundMessage(
+            channel=self.name,
+            sender=session_id,
+            text=text if isinstance(text, str) else "",
+            unsupported=unsupported,
+            metadata={**_page_metadata(data), **({"limited": True} if await self._limited(sid) else {})},
         )
+        in_flight = self._in_flight.get(sid, 0) + 1
+        self._in_flight[sid] = in_flight
+        try:
+            if in_flight == MAX_IN_FLIGHT + 1:
+                logger.warning("a web-chat socket sent faster than it is answered: closed",
+                               extra={"event": "chat_socket_flood"})
+                await self.sio.disconnect(sid)
+            await self._on_message(message)
+        finally:
+            left = self._in_flight[sid] - 1
+            if left:
+                self._in_flight[sid] = left
+            else:
+                del self._in_flight[sid]
 
     async def _limited(self, sid: str) -> bool:
         return bool((await self.sio.get_session(sid)).get("limited"))
