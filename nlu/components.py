@@ -94,6 +94,16 @@ class IntentClassifier(LogisticRegressionClassifier):
         super().__init__(config, name, model_storage, resource)
         self.clf.C = float(self.config["C"])
 
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "IntentClassifier":
+        # Rasa's loader quietly returns an untrained classifier when the stored one cannot be
+        # read; every message would then fail to parse. Say so when the model loads instead.
+        component = super().load(config, model_storage, resource, execution_context, **kwargs)
+        if not hasattr(component.clf, "classes_"):
+            raise ValueError("the intent classifier of this model cannot be read: run `maak train --force`")
+        return component  # type: ignore[return-value]
+
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
 class LanguageIdentifier(_Stateless):
