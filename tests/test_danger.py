@@ -179,7 +179,9 @@ FIRST_READINGS = yaml.safe_load((READ_DIR / "first_reading.yml").read_text(encod
 def test_the_last_blind_sets_keep_their_urgent_recall(name: str, lang: str) -> None:
     """The newest sets written blind (first readings in docs/nlu.md; training data once folded in)
     must not lose an urgent message to a later change."""
-    rows = [row for path in sorted(READ_DIR.glob(f"*-{name}.tsv")) for row in read_tsv(path) if row["lang"] == lang]
+    # A set read once is training data afterwards (nlu/data/kinds/): its first reading still holds.
+    paths = sorted([*READ_DIR.glob(f"*-{name}.tsv"), *nlu_training.KINDS_DIR.glob(f"*-{name}.tsv")])
+    rows = [row for path in paths for row in read_tsv(path) if row["lang"] == lang]
     urgent = [row["text"] for row in rows if row["urgent"] == "1"]
     missed = [text for text in urgent if not assess(text).urgent]
     assert len(urgent) >= 40 and len(missed) <= FIRST_READINGS[name][lang], missed
