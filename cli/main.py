@@ -225,7 +225,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from tools.bench import bench
 
     password = args.password
-    if args.url and (args.handoff or args.urgent_file) and password is None:
+    if args.url and (args.handoff or args.urgent_file or args.flood) and password is None:
         # Like `maak user add`: a password on the command line would show in `ps`.
         password = sys.stdin.readline().rstrip("\n")
     return bench(
@@ -236,6 +236,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         username=args.username,
         password=password,
         urgent_file=args.urgent_file,
+        flood=args.flood,
     )
 
 
@@ -292,12 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="load benchmark through the whole stack; prints a JSON report")
     bench.add_argument("--handoff", action="store_true", help="time urgent message → case on the console")
     bench.add_argument("--conversations", type=int, help="conversations at once (default 50 with --handoff, else 20)")
-    bench.add_argument("--messages", type=int, default=5, help="messages per conversation, without --handoff")
+    bench.add_argument("--messages", type=int,
+                       help="messages per conversation (default 5); with --flood, on the flooding socket (default 1500)")
     bench.add_argument("--url", help="a running Maak (default: start one as `maak run` would)")
     bench.add_argument("--urgent-file", type=Path, metavar="FILE.tsv",
                        help="each urgent message of a labelled set on its own web chat: case opened at once, "
                             "one tap away (the safety question), or missed")
-    bench.add_argument("--username", help="with --url --handoff or --urgent-file: a counsellor account")
+    bench.add_argument("--flood", action="store_true",
+                       help="one address floods the web chat (--messages of 60 KB on one socket, --conversations "
+                            "urgent ones at once): the gateway's peak memory, what one case keeps, a woman's replies")
+    bench.add_argument("--username", help="with --url --handoff, --urgent-file or --flood: a counsellor account")
     bench.add_argument("--password", help="its password (default: read from stdin)")
     bench.set_defaults(func=cmd_bench)
 

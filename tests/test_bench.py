@@ -255,3 +255,25 @@ def test_bench_urgent_file_end_to_end(model: Path, tmp_path: Path) -> None:
     assert report["missed"] == [{"lang": "en", "kind": "hiding"}]
     assert "good morning" not in result.stdout
     assert _processes_with(str(tmp_path)) == [], "maak bench left processes running"
+
+
+def test_bench_flood_end_to_end(model: Path, tmp_path: Path) -> None:
+    """`maak bench --flood`: one address floods the web chat; the report says what the gateway's
+    memory peaked at, what the flooded case kept, and that everyone else was still answered."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "bench", "--flood", "--messages", "160", "--conversations", "3"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["benchmark"] == "flood" and report["flood_messages"] == 160
+    # Sent without waiting, the socket was closed and came back; past the bot's turns her words are kept.
+    assert report["flood_socket_closed_times"] >= 1
+    assert report["flood_case_found"] and report["flood_messages_kept"] > 0
+    assert report["burst_answered"] == report["burst_cases_opened"] == 3
+    assert report["her_reply_ms_during"] is not None
+    assert report["processes"]["gateway"]["peak_rss_mb"] > 0
+    assert "flood-" not in json.dumps(report["processes"])
+    assert _processes_with(str(tmp_path)) == [], "maak bench left processes running"

@@ -2,6 +2,11 @@
 
 `--handoff` measures the figure that matters most: from an urgent message on the web chat to her
 case on a counsellor's console (the `case_opened` event of `GET /api/console/ws`).
+`--flood` plays one attacker on the anonymous web chat: one socket sends `--messages` (default 1,500)
+messages of 60 KB as fast as it can while `--conversations` (default 25) new conversations open at
+once with an urgent message, from the same address, per-address limits on; it reports what the
+gateway's memory peaked at, what one case kept and costs the console to read, and whether a woman
+chatting meanwhile was still answered.
 `--urgent-file FILE.tsv` sends each urgent message of a labelled set (`maak eval`'s format) on its
 own web chat and counts how her case opened: at once, or one tap away (the bot asked the safety
 question, whose "no, I'm not safe" button opens it), or not at all. Without either, ordinary conversations measure reply
@@ -76,6 +81,12 @@ AT_ONCE_SECONDS = 10.0
 # Sent at the end of every conversation, so that a bench against a shared database or a running
 # Maak leaves no fake cases for counsellors (and no escalations to the on-call chats).
 FORGET_ME = "forget me"
+# The flood: messages of this size, on one socket, sent without waiting for replies.
+FLOOD_MESSAGES = 1500
+FLOOD_CONVERSATIONS = 25
+FLOOD_CHARS = 60_000
+# How long the flood's messages may take to settle on her case before the bench reads it.
+FLOOD_SETTLE_SECONDS = 180.0
 
 
 class BenchError(RuntimeError):
@@ -284,12 +295,13 @@ class Target:
 
 
 @contextmanager
-def embedded_stack() -> Iterator[Target]:
-    """A Maak started as `maak run` would, with a counsellor account for the bench; always stopped."""
+def embedded_stack(overrides: dict[str, str] | None = None) -> Iterator[Target]:
+    """A Maak started as `maak run` would (with `overrides` of its environment), with a counsellor
+    account for the bench; always stopped."""
     with tempfile.TemporaryDirectory(prefix="maak-bench-") as workdir:
         folder = Path(workdir)
         (folder / "var").mkdir()
-        env = stack.environment(folder / "var")
+        env = stack.environment(folder / "var", overrides)
         database_url = env.get("DATABASE_URL") or None
         username, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(18)
         # Before the stack, so that the account and the schema exist when the gateway starts.
@@ -514,15 +526,109 @@ async def bench_chat(target: Target, conversations: int, messages: int) -> dict[
     return {**report, "bench_cpu_s": round(own_cpu, 2)}
 
 
+async def _case_size(console: ConsoleClient, case_id: int) -> tuple[int, int]:
+    """How many messages a case keeps (read page by page, as the console does), and the bytes of
+    its first page."""
+    count, first_page, before = 0, 0, ""
+    while True:
+        async with console.http.get(f"{console.url}/api/cases/{case_id}{before}") as response:
+            body = await response.read()
+        page = json.loads(body)
+        first_page = first_page or len(body)
+        count += len(page["messages"])
+        if not page.get("more") or not page["messages"]:
+            return count, first_page
+        before = f"?before={page['messages'][0]['id']}"
+
+
+async def _settled_case(console: ConsoleClient, marker: str, timeout: float) -> tuple[int | None, int, int]:
+    """The case holding the messages that start with `marker` once its message count stops
+    growing: its id, how many messages it keeps, and the bytes of its first console page."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    case_id, kept, size = None, -1, 0
+    while loop.time() < deadline:
+        for case in await console.cases():
+            if (case.get("summary") or "").startswith(marker):
+                case_id = case["id"]
+        if case_id is not None:
+            count, size = await _case_size(console, case_id)
+            if count == kept:
+                return case_id, kept, size
+            kept = count
+        await asyncio.sleep(3)
+    return case_id, max(kept, 0), size
+
+
+async def bench_flood(target: Target, messages: int, conversations: int) -> dict[str, Any]:
+    """One address floods the anonymous web chat; a woman elsewhere keeps chatting."""
+    if not (target.username and target.password):
+        raise BenchError("--flood needs a counsellor account (--username, --password)")
+    console = await _open_console(target)
+    [her] = await _open_sessions(target.url, 1)
+    sessions = [her]
+    try:
+        before = await _timed_turn(her, CONVERSATIONS[0][0])
+        cpu_before = target.cpu()
+        [flooder] = await _open_sessions(target.url, 1)
+        sessions.append(flooder)
+        marker = f"flood-{secrets.token_hex(4)}"
+        filler = "x" * FLOOD_CHARS
+        started = time.perf_counter()
+        sent = reconnects = 0
+        while sent < messages:
+            # Closed for sending faster than it is answered, the attacker comes straight back.
+            try:
+                if not flooder.sio.connected:
+                    reconnects += 1
+                    await flooder.come_back()
+                await flooder.send({"message": f"{marker} {sent} {filler}"})
+            except (socketio.exceptions.SocketIOError, AssertionError):
+                await asyncio.sleep(0.1)
+                continue
+            sent += 1
+        sent_s = time.perf_counter() - started
+        burst = await _open_sessions(target.url, conversations)
+        sessions += burst
+        texts = [urgent_message(number) for number in range(1, conversations + 1)]
+        await asyncio.gather(*(s.write(t) for s, t in zip(burst, texts)))
+        during = await _timed_turn(her, CONVERSATIONS[0][1])
+        opened = await _cases_opened(console, texts, EVENT_TIMEOUT_SECONDS)
+        answered = sum(bool(s.received) for s in burst)
+        case_id, kept, page_bytes = await _settled_case(console, marker, FLOOD_SETTLE_SECONDS)
+        processes = target.processes(cpu_before)
+    finally:
+        await _close_sessions(sessions, forget=True)
+        await console.close_session()
+    return {
+        "benchmark": "flood",
+        "flood_messages": messages,
+        "flood_chars_each": FLOOD_CHARS,
+        "flood_sent_s": round(sent_s, 2),
+        "flood_socket_closed_times": reconnects,
+        "flood_case_found": case_id is not None,
+        "flood_messages_kept": kept,
+        "flood_case_first_page_kb": round(page_bytes / 1024, 1),
+        "burst_conversations": conversations,
+        "burst_answered": answered,
+        "burst_cases_opened": len(opened),
+        "her_reply_ms_before": round(before, 1) if before is not None else None,
+        "her_reply_ms_during": round(during, 1) if during is not None else None,
+        "store": target.store,
+        "processes": processes,
+    }
+
+
 def bench(
     *,
     handoff: bool,
     conversations: int | None = None,
-    messages: int = DEFAULT_MESSAGES,
+    messages: int | None = None,
     url: str | None = None,
     username: str | None = None,
     password: str | None = None,
     urgent_file: Path | None = None,
+    flood: bool = False,
 ) -> int:
     """Run one benchmark, print its JSON report; 0 when every message was answered (every case
     arrived with `--handoff`, every urgent message's case opened or was one tap away with
@@ -538,7 +644,9 @@ def bench(
             print(f"maak: {urgent_file} has no urgent message (column urgent = 1)", file=sys.stderr)
             return 2
     if conversations is None:
-        conversations = DEFAULT_HANDOFF_CONVERSATIONS if handoff else DEFAULT_CHAT_CONVERSATIONS
+        conversations = FLOOD_CONVERSATIONS if flood else DEFAULT_HANDOFF_CONVERSATIONS if handoff else DEFAULT_CHAT_CONVERSATIONS
+    if messages is None:
+        messages = FLOOD_MESSAGES if flood else DEFAULT_MESSAGES
     if conversations < 1 or messages < 1:
         print("maak: --conversations and --messages must be at least 1", file=sys.stderr)
         return 2
@@ -546,12 +654,15 @@ def bench(
     def run(target: Target) -> dict[str, Any]:
         if rows:
             return asyncio.run(bench_urgent_file(target, rows))
+        if flood:
+            return asyncio.run(bench_flood(target, messages, conversations))
         work = bench_handoff(target, conversations) if handoff else bench_chat(target, conversations, messages)
         return asyncio.run(work)
 
     try:
         if url is None:
-            with embedded_stack() as target:
+            # The flood comes from loopback like every bench chat: here loopback is not exempt.
+            with embedded_stack({"MAAK_CHAT_LIMITS_EXEMPT": ""} if flood else None) as target:
                 report = run(target)
         else:
             report = run(Target(url=url.rstrip("/"), username=username, password=password))
@@ -561,6 +672,8 @@ def bench(
     print(json.dumps(report, ensure_ascii=False))
     if rows:
         complete = not report["missed"]
+    elif flood:
+        complete = report["burst_answered"] == conversations and report["her_reply_ms_during"] is not None
     else:
         complete = not report["missing"] if handoff else report["unanswered"] == 0
     return 0 if complete else 1
