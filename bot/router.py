@@ -42,6 +42,7 @@ QUICK_EXIT = {"maak": "quick_exit"}
 RECEIVED = {"maak": "received"}
 # Beyond this many of her messages waiting their turn, the rest are kept for a human unread by the bot.
 MAX_WAITING = 100
+FLOODED = "flooded:"
 # How long her danger message waits for Rasa's reply (the numbers, her place in line) before the
 # gateway gives her the numbers itself: a busy or stuck Rasa must not keep them from her.
 URGENT_WAIT_SECONDS = 8.0
@@ -109,7 +110,9 @@ class Router:
             return
         flooded = self._locks.waiting(conv) >= MAX_WAITING
         try:
-            async with self._locks.hold(conv):
+            # Past the line, a message is kept for a human at once, in a line of its own: behind
+            # the ones the bot paces it would hold its text in memory for minutes.
+            async with self._locks.hold(FLOODED + conv if flooded else conv):
                 if flooded:
                     await self._keep_unread(conv, message)
                 else:

@@ -16,7 +16,7 @@ from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
 from bot.retention import Eraser
-from bot.router import Router
+from bot.router import MAX_WAITING, Router
 from bot.texts import default_texts
 from channels.base import Channel, InboundMessage, OutboundMessage
 from core.privacy import Cipher, conversation_id
@@ -115,6 +115,26 @@ async def test_rasa_down_keeps_the_message_for_a_human(setup):
     kept = [Cipher(b"key").decrypt(m["text_enc"]) for m in store.case_messages(case["id"])]
     assert kept == ["je cherche un travail à Fès, je n'ai plus d'argent"]
     assert any("8350" in t for t in channel.texts())
+
+
+async def test_a_flood_past_the_line_is_kept_for_a_human_at_once(setup):
+    router, store, _, _, rasa = setup
+    rasa.delay = 0.5  # the first messages hold the line for a minute
+    handling = [asyncio.create_task(router.handle(message(f"message {n}"))) for n in range(MAX_WAITING + 30)]
+    try:
+        # Those past the line do not wait (holding their text in memory) behind the ones the bot answers.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        kept: list[dict[str, Any]] = []
+        while loop.time() < deadline and len(kept) < 30:
+            await asyncio.sleep(0.1)
+            case = store.open_case_for(conv())
+            kept = store.case_messages(case["id"]) if case else []
+        assert len(kept) >= 30 and case["category"] == "unanswered"
+    finally:
+        for task in handling:
+            task.cancel()
+        await asyncio.gather(*handling, return_exceptions=True)
 
 
 async def test_a_shutdown_while_rasa_answers_keeps_the_message_for_a_human(setup):
