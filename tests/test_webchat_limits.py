@@ -231,10 +231,11 @@ async def limited(request, tmp_path):
     """A gateway answering `request.param[0]` new conversations per address per hour, exempting
     `request.param[1]`, with the other settings of `request.param[2:]` (a dict) if any; yields its
     URL, settings, app and fake Rasa."""
-    per_hour, exempt, *more = request.param
+    per_hour, exempt, *others = request.param
     rasa = FakeRasa()
     async for rasa_url in serve(rasa.app()):
-        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": per_hour, "MAAK_CHAT_LIMITS_EXEMPT": exempt, **(more or [{}])[0]}
+        env = {"MAAK_CHAT_NEW_CONVERSATIONS_PER_HOUR": per_hour, "MAAK_CHAT_LIMITS_EXEMPT": exempt,
+               **(others[0] if others else {})}
         async with served_gateway(tmp_path / "var", "sqlite", rasa_url, env) as (url, settings, app):
             yield url, settings, app, rasa
 

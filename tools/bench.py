@@ -576,7 +576,7 @@ async def bench_flood(target: Target, messages: int, conversations: int) -> dict
         cpu_before = target.cpu()
         [flooder] = await _open_sessions(target.url, 1)
         sessions.append(flooder)
-        marker = f"flood-{secrets.token_hex(4)}"
+        flooded = flooder.session_id
         filler = "x" * FLOOD_CHARS
         started = time.perf_counter()
         sent = reconnects = 0
@@ -587,10 +587,10 @@ async def bench_flood(target: Target, messages: int, conversations: int) -> dict
                     # A new connection to the same conversation, as a script would open one.
                     reconnects += 1
                     flooder = ChatClient(target.url, quiet_seconds=QUIET_SECONDS)
-                    flooder.session_id = sessions[1].session_id
+                    flooder.session_id = flooded
                     sessions.append(flooder)
                     await flooder.open()
-                await flooder.send({"message": f"{marker} {sent} {filler}"})
+                await flooder.send({"message": f"flood {sent} {filler}"})
             except (socketio.exceptions.SocketIOError, asyncio.TimeoutError):
                 await asyncio.sleep(0.1)
                 continue
